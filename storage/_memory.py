@@ -241,6 +241,10 @@ class MemoryStore:
         """
         self._check_open()
         check_batch(batch, self._tables, self._max_value_size)
+        if not batch:
+            # Nothing to write or check; counted nowhere, as in the LMDB store.
+            await trio.lowlevel.checkpoint()
+            return
         # Yield once, as a real commit would, so concurrent committers interleave here and
         # callers cannot come to rely on commit being atomic with their own previous step.
         await trio.lowlevel.checkpoint()

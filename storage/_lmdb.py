@@ -1,0 +1,901 @@
+"""The LMDB table store: one environment per node, group commit on one writer thread.
+
+Threading model (DESIGN §4, RELIABILITY §4):
+
+- Every write transaction runs on one long-lived writer thread, begun and committed inside one
+  function call: LMDB write transactions are bound to their thread and must never span an
+  `await`. Callers on the trio thread queue a batch and park; the writer merges every batch queued
+  while the previous commit was in flight into one transaction (one fsync for all of them), then
+  wakes all their callers with one `run_sync_soon`.
+- Reads run on the trio thread in short read transactions that never span an `await`.
+- The map is grown on the trio thread, between task steps, because `mdb_env_set_mapsize` may only
+  be called while no transaction is active in the process; the writer waits for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import queue
+import re
+import threading
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import lmdb
+import outcome
+import trio
+
+from ._errors import (
+    DataDirLocked,
+    ForkedEnvironment,
+    StorageCorrupted,
+    StorageError,
+    StorageFull,
+    StoreClosed,
+)
+from ._keys import HashRange
+from ._memory import check_batch, check_table, conflict_error
+from ._store import DEFAULT_MAX_VALUE_SIZE, Batch, Record, StoreStatistics
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    _Db: TypeAlias = lmdb._Database
+    _Txn: TypeAlias = lmdb.Transaction[bytes]
+
+__all__ = ["LmdbOptions", "LmdbStore", "open_lmdb_store"]
+
+logger = logging.getLogger(__name__)
+
+_MIB = 1024 * 1024
+_CHECKSUM_SIZE = 4
+_LOCK_FILE = "node.lock"
+# LMDB's own advice is never to put an environment on a network filesystem: its locking and
+# mmap coherence do not hold there.
+_NETWORK_FS: Final = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs"}
+)
+
+
+def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class LmdbOptions:
+    """How to open the LMDB environment.
+
+    Attributes:
+        map_size: The initial map size in bytes; it grows (doubling) when it fills up.
+        max_map_size: The largest the map may grow to; None lets it grow until the disk is full.
+            Commits that do not fit raise `StorageFull`.
+        max_readers: Reader slots, i.e. how many read transactions may be open at once.
+        max_value_size: The largest value accepted by `commit`.
+        sync: Flush to disk at every commit. Turning it off loses acknowledged commits on a
+            power cut, so it needs `i_accept_data_loss=True` (for benchmarks and test controls).
+        i_accept_data_loss: Acknowledge that `sync=False` is not durable.
+    """
+
+    map_size: int = attrs.field(default=64 * _MIB, validator=_positive)
+    max_map_size: int | None = None
+    max_readers: int = attrs.field(default=126, validator=_positive)
+    max_value_size: int = attrs.field(default=DEFAULT_MAX_VALUE_SIZE, validator=_positive)
+    sync: bool = True
+    i_accept_data_loss: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if not self.sync and not self.i_accept_data_loss:
+            raise ValueError(
+                "sync=False makes commits return before they reach the disk, so a power cut or"
+                " kernel crash loses acknowledged data; pass i_accept_data_loss=True if that is"
+                " really what you want (benchmarks and test controls only)"
+            )
+        if self.max_map_size is not None and self.max_map_size < self.map_size:
+            raise ValueError(
+                f"max_map_size ({self.max_map_size}) must be at least map_size ({self.map_size})"
+            )
+
+
+_DEFAULT_OPTIONS: Final = LmdbOptions()
+
+
+def _seal(payload: bytes) -> bytes:
+    """The stored form of a value: the payload and its CRC32, because LMDB checks nothing."""
+    return payload + zlib.crc32(payload).to_bytes(_CHECKSUM_SIZE, "little")
+
+
+def _unseal(stored: bytes, table: str, key: bytes) -> bytes:
+    """The payload of a stored value, after checking its CRC32."""
+    payload = stored[:-_CHECKSUM_SIZE]
+    if len(stored) < _CHECKSUM_SIZE or zlib.crc32(payload) != int.from_bytes(
+        stored[-_CHECKSUM_SIZE:], "little"
+    ):
+        raise StorageCorrupted(
+            f"the value of table {table!r} key {key.hex()} fails its checksum: the data file is"
+            " damaged; restore the node's data from a replica or a backup"
+        )
+    return payload
+
+
+def _read_error(exc: lmdb.Error, path: str) -> StorageError:
+    """Translate an LMDB error raised by a read."""
+    if isinstance(exc, lmdb.CorruptedError | lmdb.PageNotFoundError):
+        return StorageCorrupted(
+            f"LMDB found damaged pages in {path}: the data file is damaged; restore the node's"
+            f" data from a replica or a backup ({exc})"
+        )
+    if isinstance(exc, lmdb.ReadersFullError):
+        return StorageError(
+            f"all reader slots of {path} are in use; raise LmdbOptions.max_readers or read less"
+            f" concurrently ({exc})"
+        )
+    return StorageError(f"reading {path} failed: {exc}")
+
+
+def _txn_get(txn: _Txn, db: _Db, table: str, key: bytes) -> bytes | None:
+    stored = txn.get(key, db=db)
+    return None if stored is None else _unseal(stored, table, key)
+
+
+def _txn_scan(
+    txn: _Txn,
+    db: _Db,
+    table: str,
+    *,
+    start: bytes,
+    stop: bytes | None,
+    reverse: bool,
+    limit: int | None,
+) -> list[tuple[bytes, bytes]]:
+    items: list[tuple[bytes, bytes]] = []
+    if limit is not None and limit <= 0:
+        return items
+    if stop is not None and stop <= start:
+        return items
+    with txn.cursor(db=db) as cursor:
+        if reverse:
+            if stop is None:
+                positioned = cursor.last()
+            elif cursor.set_range(stop):
+                # set_range lands on the first key >= stop, which is excluded: step back.
+                positioned = cursor.prev()
+            else:
+                positioned = cursor.last()
+            while positioned:
+                key = cursor.key()
+                if key < start:
+                    break
+                items.append((key, _unseal(cursor.value(), table, key)))
+                if limit is not None and len(items) >= limit:
+                    break
+                positioned = cursor.prev()
+        else:
+            positioned = cursor.set_range(start) if start else cursor.first()
+            while positioned:
+                key = cursor.key()
+                if stop is not None and key >= stop:
+                    break
+                items.append((key, _unseal(cursor.value(), table, key)))
+                if limit is not None and len(items) >= limit:
+                    break
+                positioned = cursor.next()
+    return items
+
+
+class _Snapshot:
+    """A `Reader` over one read transaction, opened on entry and closed on exit."""
+
+    def __init__(self, store: LmdbStore) -> None:
+        self._store = store
+        self._txn: _Txn | None = None
+
+    def __enter__(self) -> _Snapshot:
+        self._txn = self._store._begin_read()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        txn, self._txn = self._txn, None
+        if txn is not None:
+            self._store._end_read(txn)
+
+    def _current(self) -> _Txn:
+        if self._txn is None:
+            raise StorageError("the snapshot is used outside its `with` block")
+        self._store._check_usable()
+        return self._txn
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """The value of `table[key]` in this snapshot, or None.
+
+        Raises:
+            StorageCorrupted: the stored bytes fail their checksum.
+            StorageError: `table` is unknown, or LMDB failed.
+        """
+        txn = self._current()
+        db = self._store._db(table)
+        try:
+            return _txn_get(txn, db, table, key)
+        except lmdb.Error as exc:
+            raise _read_error(exc, self._store.path) from exc
+
+    def scan(
+        self,
+        table: str,
+        *,
+        start: bytes = b"",
+        stop: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        """Items with `start <= key < stop` in this snapshot; see `LmdbStore.scan`.
+
+        Raises:
+            StorageCorrupted: a stored value fails its checksum.
+            StorageError: `table` is unknown, or LMDB failed.
+        """
+        txn = self._current()
+        db = self._store._db(table)
+        try:
+            return _txn_scan(txn, db, table, start=start, stop=stop, reverse=reverse, limit=limit)
+        except lmdb.Error as exc:
+            raise _read_error(exc, self._store.path) from exc
+
+
+# One queued commit: the batch and the parked task waiting for it.
+_Item = tuple[Batch, trio.lowlevel.Task]
+_Results = list[tuple[trio.lowlevel.Task, outcome.Outcome[None]]]
+
+
+class _GroupFailed(Exception):
+    """Every batch of the current group fails with `error` (raised inside the writer)."""
+
+    def __init__(self, error: StorageError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class LmdbStore:
+    """A `Store` on one LMDB environment. Open it with `open_lmdb_store`."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        env: lmdb.Environment,
+        dbs: dict[str, _Db],
+        lock_fd: int,
+        options: LmdbOptions,
+        stale_readers_cleared: int,
+        trio_token: trio.lowlevel.TrioToken,
+    ) -> None:
+        # Private: `open_lmdb_store` takes the lock, opens the env and creates the tables.
+        self._path = path
+        self._env = env
+        self._dbs = dbs
+        self._tables = tuple(dbs)
+        self._lock_fd = lock_fd
+        self._options = options
+        self._pid = os.getpid()
+        self._token = trio_token
+        self._closed = False
+        # None is the stop signal for the writer thread.
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._waiting: set[trio.lowlevel.Task] = set()
+        # Counters written by the writer thread; plain ints are safe to read under the GIL.
+        self._commits = 0
+        self._batches = 0
+        self._records = 0
+        self._map_grows = 0
+        self._stale_readers_cleared = stale_readers_cleared
+        self._map_size = env.info()["map_size"]
+        # Map growth must wait until no read transaction is open (see _grow_on_trio_thread).
+        self._open_reads = 0
+        self._deferred_grow: tuple[int, threading.Event, list[BaseException]] | None = None
+        self._writer = threading.Thread(
+            target=self._writer_main, name=f"lmdb-writer {path}", daemon=False
+        )
+        self._writer.start()
+
+    # ----------------------------------------------------------------- public reads
+
+    @property
+    def path(self) -> str:
+        """The data directory."""
+        return self._path
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The table names this store was opened with."""
+        return self._tables
+
+    @property
+    def options(self) -> LmdbOptions:
+        """The options the store was opened with."""
+        return self._options
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """The value of `table[key]`, or None, from a short read transaction.
+
+        Raises:
+            StorageCorrupted: the stored bytes fail their checksum.
+            StorageError: `table` is unknown, or LMDB failed.
+            StoreClosed: the store is closed.
+            ForkedEnvironment: called in a process forked after opening.
+        """
+        db = self._db(table)
+        txn = self._begin_read()
+        try:
+            return _txn_get(txn, db, table, key)
+        except lmdb.Error as exc:
+            raise _read_error(exc, self._path) from exc
+        finally:
+            self._end_read(txn)
+
+    def scan(
+        self,
+        table: str,
+        *,
+        start: bytes = b"",
+        stop: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        """Items with `start <= key < stop` in key order (descending if `reverse`).
+
+        Args:
+            table: The table to read.
+            start: The first key included.
+            stop: The first key excluded; None reads to the end.
+            reverse: Return the items in descending key order.
+            limit: Return at most this many items (the first ones in the chosen order).
+
+        Raises:
+            StorageCorrupted: a stored value fails its checksum.
+            StorageError: `table` is unknown, or LMDB failed.
+            StoreClosed: the store is closed.
+            ForkedEnvironment: called in a process forked after opening.
+        """
+        db = self._db(table)
+        txn = self._begin_read()
+        try:
+            return _txn_scan(txn, db, table, start=start, stop=stop, reverse=reverse, limit=limit)
+        except lmdb.Error as exc:
+            raise _read_error(exc, self._path) from exc
+        finally:
+            self._end_read(txn)
+
+    def snapshot(self) -> _Snapshot:
+        """A consistent read view over one read transaction, for use in a `with` block.
+
+        Leave the block before the next `await`: an open read transaction pins old pages and
+        holds back map growth.
+
+        Raises:
+            StoreClosed: the store is closed.
+            ForkedEnvironment: called in a process forked after opening.
+        """
+        self._check_usable()
+        return _Snapshot(self)
+
+    def export_range(self, hash_range: HashRange) -> Iterator[Record]:
+        """Every record of every table whose key lies in `hash_range`, from one read transaction.
+
+        The records are read eagerly (table by table, in key order) and the transaction is
+        closed before the first one is returned, so the caller may await while consuming them.
+
+        Raises:
+            StorageCorrupted: a stored value fails its checksum.
+            StorageError: LMDB failed.
+            StoreClosed: the store is closed.
+        """
+        start, stop = hash_range.key_bounds()
+        records: list[Record] = []
+        with self.snapshot() as snap:
+            for table in self._tables:
+                records.extend(
+                    Record(table=table, key=key, value=value)
+                    for key, value in snap.scan(table, start=start, stop=stop)
+                )
+        return iter(records)
+
+    def statistics(self) -> StoreStatistics:
+        """Counters since the store was opened."""
+        return StoreStatistics(
+            commits=self._commits,
+            batches=self._batches,
+            records=self._records,
+            map_size=self._map_size,
+            map_grows=self._map_grows,
+            stale_readers_cleared=self._stale_readers_cleared,
+        )
+
+    # ----------------------------------------------------------------- public writes
+
+    async def commit(self, batch: Batch) -> None:
+        """Write `batch` atomically and return once it is on disk.
+
+        The batch is validated here, then handed to the writer thread, which may commit it
+        together with other batches in one transaction. Once handed over the commit cannot be
+        cancelled: a cancelled caller keeps waiting until the writer reports, and the
+        cancellation is delivered at the caller's next checkpoint.
+
+        Raises:
+            BatchConflict: a precondition did not hold; nothing of this batch was written.
+            StorageFull: the map reached `max_map_size` or the disk is full; nothing of this
+                batch was written, and later (smaller) commits can still succeed.
+            PayloadTooLarge: a key or value is outside the limits.
+            StorageCorrupted: a value read to check a precondition fails its checksum.
+            StorageError: a table is unknown, or LMDB failed; nothing of this batch was
+                written.
+            StoreClosed: the store is closed (also if it closes while the commit waits).
+            ForkedEnvironment: called in a process forked after opening.
+        """
+        self._check_usable()
+        check_batch(batch, self._tables, self._options.max_value_size)
+        if not batch:
+            await trio.lowlevel.checkpoint()
+            return
+        task = trio.lowlevel.current_task()
+        self._waiting.add(task)
+        self._queue.put((batch, task))
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            # The writer may already be committing the batch; there is no way to take it back.
+            return trio.lowlevel.Abort.FAILED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def import_records(self, records: Iterable[Record]) -> None:
+        """Durably write `records` (as exported by `export_range`) in one batch.
+
+        Raises:
+            StorageFull, PayloadTooLarge, StorageError, StoreClosed: as for `commit`.
+        """
+        batch = Batch(max_value_size=self._options.max_value_size)
+        batch.records.extend(records)
+        await self.commit(batch)
+
+    async def aclose(self) -> None:
+        """Stop the writer after the commits already queued, then close the environment.
+
+        Callers still parked in `commit` get `StoreClosed`. Later calls raise `StoreClosed`.
+        Closing twice does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if os.getpid() != self._pid:
+            # A forked child owns no writer thread and must not touch the parent's env.
+            return
+        self._queue.put(None)
+        # Shielded: the env cannot be closed until the writer has let go of it.
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._writer.join)
+        waiting, self._waiting = self._waiting, set()
+        for task in waiting:
+            trio.lowlevel.reschedule(
+                task,
+                outcome.Error(StoreClosed(f"the store at {self._path} closed before committing")),
+            )
+        self._env.close()
+        _unlock(self._lock_fd)
+
+    # ----------------------------------------------------------------- reads: helpers
+
+    def _check_usable(self) -> None:
+        if os.getpid() != self._pid:
+            raise ForkedEnvironment(
+                f"the store at {self._path} was opened by process {self._pid} and cannot be used"
+                f" in forked process {os.getpid()} (LMDB forbids using an environment after"
+                " fork); open the store in the child instead"
+            )
+        if self._closed:
+            raise StoreClosed(f"the store at {self._path} is closed; open it again")
+
+    def _db(self, table: str) -> _Db:
+        self._check_usable()
+        check_table(table, self._tables)
+        return self._dbs[table]
+
+    def _begin_read(self) -> _Txn:
+        self._check_usable()
+        try:
+            txn = self._env.begin(buffers=False)
+        except lmdb.Error as exc:
+            raise _read_error(exc, self._path) from exc
+        self._open_reads += 1
+        return txn
+
+    def _end_read(self, txn: _Txn) -> None:
+        try:
+            txn.abort()
+        finally:
+            self._open_reads -= 1
+            if self._open_reads == 0 and self._deferred_grow is not None:
+                deferred, self._deferred_grow = self._deferred_grow, None
+                self._grow_on_trio_thread(*deferred)
+
+    # ----------------------------------------------------------------- map growth
+
+    def _grow_on_trio_thread(
+        self, new_size: int, done: threading.Event, errors: list[BaseException]
+    ) -> None:
+        """Set the map size; runs as a `run_sync_soon` callback, so it must never raise."""
+        if self._open_reads:
+            # A snapshot was (wrongly) held across an await. Growing now would remap pages
+            # under it, so wait for the last read transaction to end.
+            self._deferred_grow = (new_size, done, errors)
+            return
+        try:
+            self._env.set_mapsize(new_size)
+            self._map_size = self._env.info()["map_size"]
+            self._map_grows += 1
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer thread to report
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def _grow_map(self) -> bool:
+        """On the writer thread: double the map (up to the cap); False if at the cap already."""
+        cap = self._options.max_map_size
+        current = self._map_size
+        if cap is not None and current >= cap:
+            return False
+        new_size = current * 2 if cap is None else min(current * 2, cap)
+        done = threading.Event()
+        errors: list[BaseException] = []
+        try:
+            self._token.run_sync_soon(self._grow_on_trio_thread, new_size, done, errors)
+        except trio.RunFinishedError:
+            return False
+        done.wait()
+        if errors:
+            raise _GroupFailed(
+                StorageError(f"growing the LMDB map of {self._path} failed: {errors[0]}")
+            ) from errors[0]
+        logger.info("grew the LMDB map of %s to %d bytes", self._path, self._map_size)
+        return True
+
+    # ----------------------------------------------------------------- writer thread
+
+    def _writer_main(self) -> None:
+        """The writer thread: take every queued batch, commit them as one group, report."""
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+            try:
+                results = self._write_group(group)
+            except BaseException as exc:  # noqa: BLE001 - the writer must always report back
+                error = StorageError(f"the LMDB writer of {self._path} failed: {exc!r}")
+                error.__cause__ = exc
+                results = [(task, outcome.Error(error)) for _, task in group]
+            try:
+                self._token.run_sync_soon(self._deliver, results)
+            except trio.RunFinishedError:
+                # The trio run is gone; nobody is left to wake.
+                return
+
+    def _deliver(self, results: _Results) -> None:
+        """On the trio thread: wake every caller of one group commit."""
+        for task, result in results:
+            if task in self._waiting:
+                self._waiting.discard(task)
+                trio.lowlevel.reschedule(task, result)
+
+    def _write_group(self, group: list[_Item]) -> _Results:
+        """Commit `group` as one transaction, growing the map and retrying while it is full."""
+        while True:
+            try:
+                return self._try_group(group)
+            except lmdb.MapFullError as exc:
+                if self._grow_map():
+                    continue
+                error: StorageError = StorageFull(
+                    f"the LMDB map of {self._path} is full at its maximum of"
+                    f" {self._options.max_map_size} bytes; nothing of this batch was written."
+                    " Delete data or raise LmdbOptions.max_map_size"
+                )
+                error.__cause__ = exc
+            except _GroupFailed as exc:
+                error = exc.error
+            except lmdb.Error as exc:
+                error = self._write_error(exc)
+            return [(task, outcome.Error(error)) for _, task in group]
+
+    def _write_error(self, exc: lmdb.Error) -> StorageError:
+        error: StorageError
+        if isinstance(exc, lmdb.DiskError) or getattr(exc, "code", 0) == errno.ENOSPC:
+            error = StorageFull(
+                f"the disk holding {self._path} is full; free space and retry"
+                " (nothing of this batch was written)"
+            )
+        elif isinstance(exc, lmdb.CorruptedError | lmdb.PageNotFoundError):
+            error = StorageCorrupted(
+                f"LMDB found damaged pages in {self._path} while writing: the data file is"
+                f" damaged; restore the node's data from a replica or a backup ({exc})"
+            )
+        else:
+            error = StorageError(f"committing to {self._path} failed: {exc}")
+        error.__cause__ = exc
+        return error
+
+    def _try_group(self, group: list[_Item]) -> _Results:
+        """One write transaction for the whole group; raises lmdb errors after aborting."""
+        results: _Results = []
+        batches = records = 0
+        txn = self._env.begin(write=True, buffers=False)
+        try:
+            for batch, task in group:
+                failure = self._check_preconditions(txn, batch)
+                if failure is not None:
+                    results.append((task, outcome.Error(failure)))
+                    continue
+                for record in batch.records:
+                    db = self._dbs[record.table]
+                    if record.value is None:
+                        txn.delete(record.key, db=db)
+                    else:
+                        txn.put(record.key, _seal(record.value), db=db)
+                results.append((task, outcome.Value(None)))
+                batches += 1
+                records += len(batch.records)
+            txn.commit()
+        except BaseException:
+            # After a failed commit LMDB has already freed the txn; abort is then a no-op.
+            txn.abort()
+            raise
+        if batches:
+            self._commits += 1
+            self._batches += batches
+            self._records += records
+        return results
+
+    def _check_preconditions(self, txn: _Txn, batch: Batch) -> StorageError | None:
+        """Read each precondition's key inside the write txn (seeing earlier batches)."""
+        for precondition in batch.preconditions:
+            try:
+                current = _txn_get(
+                    txn, self._dbs[precondition.table], precondition.table, precondition.key
+                )
+            except StorageCorrupted as exc:
+                return exc
+            if current != precondition.value:
+                return conflict_error(precondition, current)
+        return None
+
+
+# --------------------------------------------------------------------- opening
+
+
+def _unescape_mount_field(field: str) -> str:
+    # /proc/mounts escapes spaces, tabs, newlines and backslashes as octal (\040 and so on).
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _filesystem_type(path: str) -> str | None:
+    """The type of the filesystem holding `path`, from /proc/mounts (None if unknown)."""
+    try:
+        with open("/proc/mounts", encoding="utf-8", errors="replace") as mounts:
+            lines = mounts.readlines()
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best: tuple[int, str | None] = (-1, None)
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = _unescape_mount_field(fields[1])
+        prefix = mount_point.rstrip("/") + "/"
+        if (real == mount_point or real.startswith(prefix)) and len(mount_point) > best[0]:
+            best = (len(mount_point), fields[2])
+    return best[1]
+
+
+def _warn_if_network_fs(path: str) -> None:
+    fstype = _filesystem_type(path)
+    if fstype is not None and (fstype in _NETWORK_FS or fstype.startswith("fuse")):
+        logger.warning(
+            "the data directory %s is on a %s filesystem; LMDB's locking and memory map are not"
+            " reliable on network or FUSE filesystems, so data may be lost or corrupted. Use a"
+            " local disk",
+            path,
+            fstype,
+        )
+
+
+def _lock_data_dir(path: str) -> int:
+    """Take the node lock of `path`; return its fd."""
+    lock_path = os.path.join(path, _LOCK_FILE)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        # flock locks belong to the open file description, so a second open in this same
+        # process conflicts too; that matters because LMDB breaks if one process opens the same
+        # environment twice.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            owner = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        who = "this process" if owner == str(os.getpid()) else "another process"
+        raise DataDirLocked(
+            f"the data directory {path} is already in use by {who} (pid {owner}); stop the other"
+            " node or choose another data directory"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _open_env(
+    path: str, tables: tuple[str, ...], options: LmdbOptions
+) -> tuple[lmdb.Environment, dict[str, _Db], int]:
+    """Open the environment, clear stale readers and create the tables (blocking)."""
+    try:
+        env = lmdb.open(
+            path,
+            map_size=options.map_size,
+            subdir=True,
+            readonly=False,
+            sync=options.sync,
+            metasync=True,
+            writemap=False,
+            map_async=False,
+            lock=True,
+            create=True,
+            max_readers=options.max_readers,
+            max_dbs=len(tables) + 2,
+        )
+    except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError) as exc:
+        raise StorageCorrupted(
+            f"the LMDB files in {path} are damaged or not LMDB files ({exc}); the node refuses to"
+            " start. Restore the directory from a replica or a backup; it was left untouched"
+        ) from exc
+    except lmdb.Error as exc:
+        raise StorageError(f"opening the LMDB environment in {path} failed: {exc}") from exc
+    try:
+        _check_flags(env, path, options)
+        stale = env.reader_check()
+        if stale:
+            logger.warning("cleared %d stale LMDB reader slots in %s", stale, path)
+        dbs: dict[str, _Db] = {}
+        with env.begin(write=True) as txn:
+            for table in tables:
+                dbs[table] = env.open_db(table.encode("utf-8"), txn=txn, create=True)
+    except lmdb.Error as exc:
+        env.close()
+        if isinstance(exc, lmdb.CorruptedError | lmdb.PageNotFoundError | lmdb.InvalidError):
+            raise StorageCorrupted(
+                f"the LMDB files in {path} are damaged ({exc}); the node refuses to start."
+                " Restore the directory from a replica or a backup"
+            ) from exc
+        raise StorageError(f"preparing the tables in {path} failed: {exc}") from exc
+    except BaseException:
+        env.close()
+        raise
+    return env, dbs, stale
+
+
+def _check_flags(env: lmdb.Environment, path: str, options: LmdbOptions) -> None:
+    """Assert the durability flags LMDB actually applied (RELIABILITY §4 rule 1)."""
+    flags = env.flags()
+    actual = {
+        "subdir": flags["subdir"],
+        "sync": flags["sync"],
+        "metasync": flags["metasync"],
+        "writemap": flags["writemap"],
+        "map_async": flags["map_async"],
+        "lock": flags["lock"],
+        "readonly": flags["readonly"],
+    }
+    expected = {
+        "subdir": True,
+        "sync": options.sync,
+        "metasync": True,
+        "writemap": False,
+        "map_async": False,
+        "lock": True,
+        "readonly": False,
+    }
+    wrong = {name: value for name, value in actual.items() if value != expected[name]}
+    if wrong:
+        raise StorageError(f"LMDB opened {path} with unsafe flags {wrong}; refusing to use it")
+
+
+def _open_sync(
+    path: str, tables: tuple[str, ...], options: LmdbOptions
+) -> tuple[lmdb.Environment, dict[str, _Db], int, int]:
+    os.makedirs(path, exist_ok=True)
+    _warn_if_network_fs(path)
+    if not options.sync:
+        logger.warning(
+            "opening %s with sync=False: commits are not durable (i_accept_data_loss=True)", path
+        )
+    lock_fd = _lock_data_dir(path)
+    try:
+        env, dbs, stale = _open_env(path, tables, options)
+    except BaseException:
+        _unlock(lock_fd)
+        raise
+    return env, dbs, stale, lock_fd
+
+
+@asynccontextmanager
+async def open_lmdb_store(
+    path: str | os.PathLike[str],
+    tables: Iterable[str],
+    options: LmdbOptions = _DEFAULT_OPTIONS,
+) -> AsyncIterator[LmdbStore]:
+    """Open (creating if needed) the LMDB store in directory `path`; close it on exit.
+
+    Args:
+        path: The data directory. It is locked for this store until it closes.
+        tables: Every table name the store will use; they are created if missing.
+        options: Map size, limits and durability.
+
+    Raises:
+        DataDirLocked: another node (or another store in this process) has `path` open.
+        StorageCorrupted: the files in `path` are not a valid LMDB environment; they are left
+            untouched.
+        StorageError: the environment could not be opened for another reason.
+    """
+    table_names = tuple(dict.fromkeys(tables))
+    for table in table_names:
+        if not table:
+            raise ValueError("table names must not be empty")
+    data_dir = str(Path(path))
+    token = trio.lowlevel.current_trio_token()
+    # Opening fsyncs (creating the tables is a write transaction): keep it off the trio thread.
+    env, dbs, stale, lock_fd = await trio.to_thread.run_sync(
+        _open_sync, data_dir, table_names, options
+    )
+    store = LmdbStore(
+        path=data_dir,
+        env=env,
+        dbs=dbs,
+        lock_fd=lock_fd,
+        options=options,
+        stale_readers_cleared=stale,
+        trio_token=token,
+    )
+    try:
+        yield store
+    finally:
+        await store.aclose()
