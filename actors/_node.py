@@ -1,0 +1,951 @@
+"""The embedded node: admission, per-key mailboxes, execution with retries, durable completion,
+recovery at start-up, retention sweeps and lifecycle operations.
+
+The call path is one durable commit: the state changes, the inbox removal and the invocation
+record of a finished invocation go into a single batch, merged with other actors' batches by
+the store's group commit (DESIGN §4, "The hot path").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar, TypeVarTuple, overload
+
+import attrs
+import trio
+
+from storage import (
+    Batch,
+    BatchConflict,
+    Codec,
+    CodecError,
+    SimulatedCrash,
+    StorageError,
+    Store,
+    open_lmdb_store,
+)
+
+from ._clock import TrioWallClock, WallClock, to_micros
+from ._context import ObjectContext, ServiceContext, SharedContext, _Services
+from ._definitions import ActorKind, HandlerKind
+from ._errors import (
+    InvalidArguments,
+    InvocationKilled,
+    InvocationPaused,
+    InvocationTimeout,
+    NodeClosed,
+    TerminalError,
+    UnknownHandler,
+    UnknownInvocation,
+    UsageError,
+)
+from ._layout import (
+    EXPIRY,
+    IDEMPOTENCY,
+    INBOX,
+    INVOCATIONS,
+    MAX_IDEMPOTENCY_KEY_BYTES,
+    TABLES,
+    ActorId,
+    InvocationId,
+    validate_key,
+)
+from ._mailbox import Mailbox
+from ._options import NodeOptions
+from ._records import Failure, InvocationRecord, InvocationStatus
+from ._registry import HandlerDef, Registry
+
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
+_log = logging.getLogger("actors")
+
+_SWEEP_BATCH = 1000
+_SWEEP_IDLE = timedelta(minutes=10)
+
+
+class _KeyedContext(ObjectContext):
+    """Never instantiated: the context type that fits every keyed handler in `Node.call`'s
+    overloads (exclusive handlers take `ObjectContext`, shared ones `SharedContext`)."""
+
+
+@attrs.frozen(kw_only=True)
+class NodeStatistics:
+    """A snapshot of a node's counters."""
+
+    active_actors: int
+    """Keys with a mailbox in memory (queued, running or paused work)."""
+    invocations_in_memory: int
+    """Invocations accepted and not yet finished."""
+    commits: int
+    """Durable LMDB commits so far."""
+    batches: int
+    """Batches committed (several share a commit under group commit)."""
+    map_grows: int
+    """Times the LMDB map was grown."""
+
+
+class _Invocation:
+    """An invocation in memory, from admission until it finishes."""
+
+    __slots__ = (
+        "_done",
+        "durable",
+        "error",
+        "hdef",
+        "kill_requested",
+        "record",
+        "scope",
+    )
+
+    def __init__(self, record: InvocationRecord, hdef: HandlerDef, *, durable: bool) -> None:
+        self.record = record
+        self.hdef = hdef
+        self.durable = durable
+        self.error: Exception | None = None
+        self.scope: trio.CancelScope | None = None
+        self.kill_requested = False
+        self._done = trio.Event()
+
+    @property
+    def key(self) -> InvocationId:
+        return self.record.id
+
+    def settle(self) -> None:
+        """Wake everyone waiting for the current outcome (paused, finished or failed)."""
+        self._done.set()
+
+    def reopen(self) -> None:
+        """Start a new waiting period (after a paused invocation is resumed)."""
+        if self._done.is_set():
+            self._done = trio.Event()
+
+    async def wait(self) -> None:
+        await self._done.wait()
+
+    def __repr__(self) -> str:
+        return f"<invocation {self.record.id} {self.hdef.qualified_name}>"
+
+
+def _terminal_failure(exc: BaseException) -> Failure:
+    if isinstance(exc, TerminalError):
+        return Failure(error_type=exc.error_type, message=exc.message, code=exc.code)
+    return Failure(error_type=type(exc).__name__, message=str(exc), code=500)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Node:
+    """A running node. Get one from `actors.open_node`; do not construct it directly."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        codec: Codec,
+        options: NodeOptions,
+        clock: WallClock,
+        nursery: trio.Nursery,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._codec = codec
+        self._options = options
+        self._clock = clock
+        self._nursery = nursery
+        self._rng = random.Random(options.seed)
+        self._services = _Services(codec=codec, reader=store, clock=clock)
+        self._mailboxes: dict[ActorId, Mailbox[_Invocation]] = {}
+        self._invocations: dict[InvocationId, _Invocation] = {}
+        self._by_idempotency: dict[bytes, _Invocation] = {}
+        self._next_seq = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self._paused = 0
+        self._sweep_wakeup = trio.Event()
+        self._closed = False
+
+    # ----------------------------------------------------------------------------- public API
+
+    @property
+    def codec(self) -> Codec:
+        """The codec this node encodes arguments, results and state with."""
+        return self._codec
+
+    @overload
+    async def call(
+        self,
+        handler: Callable[[Any, ServiceContext, *Ts], Awaitable[R]],
+        /,
+        *args: *Ts,
+        idempotency_key: str | None = None,
+    ) -> R: ...
+    @overload
+    async def call(
+        self,
+        handler: Callable[[Any, _KeyedContext, *Ts], Awaitable[R]],
+        key: str,
+        /,
+        *args: *Ts,
+        idempotency_key: str | None = None,
+    ) -> R: ...
+    async def call(
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        /,
+        *args: Any,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Invoke a handler and wait for its result.
+
+        ``await node.call(Cart.add_item, "alice", "apple")`` for a virtual object (the key comes
+        first), ``await node.call(Greeter.greet, "bob")`` for a service. The invocation becomes
+        durable at its first durable point: for a short handler, its completion, committed in
+        one transaction with its state changes. If this caller is cancelled, the invocation
+        still runs to completion.
+
+        Args:
+            handler: the handler function, e.g. ``Cart.add_item``.
+            args: the key (virtual objects), then the handler's arguments.
+            idempotency_key: calls with the same key (for the same actor and handler) run once
+                and return the same result while the record is retained.
+
+        Returns:
+            The handler's return value (a decoded copy).
+
+        Raises:
+            UnknownHandler, InvalidKey, InvalidArguments, UnsupportedType, PayloadTooLarge:
+                the request was refused before anything ran.
+            TerminalError: the handler failed terminally.
+            InvocationPaused: every retry failed; the invocation is paused (resumable).
+            InvocationKilled: an operator killed the invocation.
+            StorageError: the result could not be committed (nothing took effect).
+        """
+        inv = await self._admit(handler, args, idempotency_key, durable=False)
+        return await self._outcome(inv)
+
+    @overload
+    async def send(
+        self,
+        handler: Callable[[Any, ServiceContext, *Ts], Awaitable[Any]],
+        /,
+        *args: *Ts,
+        idempotency_key: str | None = None,
+    ) -> str: ...
+    @overload
+    async def send(
+        self,
+        handler: Callable[[Any, _KeyedContext, *Ts], Awaitable[Any]],
+        key: str,
+        /,
+        *args: *Ts,
+        idempotency_key: str | None = None,
+    ) -> str: ...
+    async def send(
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        /,
+        *args: Any,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Durably enqueue an invocation and return its id without waiting for it to run.
+
+        Returns only once the invocation is committed to the inbox: a crash after that never
+        loses it. Use `attach` to wait for its result later.
+
+        Args:
+            handler: the handler function, e.g. ``Cart.checkout``.
+            args: the key (virtual objects), then the handler's arguments.
+            idempotency_key: a repeated send with the same key returns the first invocation's id.
+
+        Returns:
+            The invocation id (``inv_...``).
+
+        Raises:
+            UnknownHandler, InvalidKey, InvalidArguments, UnsupportedType, PayloadTooLarge:
+                refused before anything was enqueued.
+            StorageFull, StorageError: the enqueue could not be committed.
+        """
+        inv = await self._admit(handler, args, idempotency_key, durable=True)
+        return str(inv.record.id)
+
+    async def attach(self, invocation_id: str) -> Any:
+        """Wait for an invocation's result (by the id `send` returned).
+
+        Raises:
+            UnknownInvocation: no such invocation, or its record was not retained.
+            TerminalError, InvocationPaused, InvocationKilled: as for `call`.
+        """
+        inv_id = InvocationId.parse(invocation_id)
+        inv = self._invocations.get(inv_id)
+        if inv is not None:
+            return await self._outcome(inv)
+        return self._stored_outcome(self._load_record(inv_id))
+
+    def get_invocation(self, invocation_id: str) -> InvocationRecord:
+        """The current record of an invocation.
+
+        Raises:
+            UnknownInvocation: no such invocation, or its record was not retained.
+        """
+        inv_id = InvocationId.parse(invocation_id)
+        inv = self._invocations.get(inv_id)
+        if inv is not None:
+            return inv.record
+        return self._load_record(inv_id)
+
+    def list_invocations(
+        self, *, status: InvocationStatus | None = None, actor_type: str | None = None
+    ) -> list[InvocationRecord]:
+        """Invocations in memory and retained in storage, optionally filtered, newest first."""
+        found: dict[InvocationId, InvocationRecord] = {}
+        for raw_id, raw in self._store.scan(INVOCATIONS):
+            inv_id = InvocationId(raw_id)
+            found[inv_id] = InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+        for inv in self._invocations.values():
+            found[inv.record.id] = inv.record
+        return sorted(
+            (
+                r
+                for r in found.values()
+                if (status is None or r.status is status)
+                and (actor_type is None or r.actor.type == actor_type)
+            ),
+            key=lambda r: (r.created_at, r.id),
+            reverse=True,
+        )
+
+    def get_state(self, actor: type | str, key: str) -> dict[str, Any]:
+        """The committed state of one virtual object, decoded (for tools and tests).
+
+        Raises:
+            UnknownHandler: the actor type is not registered on this node.
+            InvalidKey: the key is not valid.
+        """
+        name = actor if isinstance(actor, str) else self._type_name(actor)
+        actor_id = ActorId(type=name, key=validate_key(key))
+        ctx = SharedContext(self._services, InvocationId(bytes(20)), "get_state", actor_id)
+        return {name: ctx.get(name) for name in ctx.keys()}
+
+    async def resume(self, invocation_id: str) -> None:
+        """Give a paused invocation a fresh round of attempts.
+
+        Raises:
+            UnknownInvocation: no such invocation in memory.
+            UsageError: the invocation is not paused.
+        """
+        inv = self._live(invocation_id)
+        if inv.record.status is not InvocationStatus.PAUSED:
+            raise UsageError(f"invocation {invocation_id} is {inv.record.status.value}, not paused")
+        await self._write_record(inv, status=InvocationStatus.INBOX, attempts=0, last_error=None)
+        self._paused -= 1
+        self._idle = self._idle if not self._idle.is_set() else trio.Event()
+        inv.reopen()
+        mailbox = self._mailboxes.get(inv.record.actor)
+        if inv.hdef.kind is HandlerKind.EXCLUSIVE and mailbox is not None:
+            if mailbox.resume():
+                self._nursery.start_soon(self._consume, inv.record.actor, mailbox)
+        else:
+            self._nursery.start_soon(self._run_alone, inv)
+
+    async def kill(self, invocation_id: str) -> None:
+        """Stop an invocation without running any more of its handler code.
+
+        Its uncommitted state changes are discarded; the key's mailbox moves on.
+
+        Raises:
+            UnknownInvocation: no such invocation in memory (it may have finished already).
+        """
+        inv = self._live(invocation_id)
+        inv.kill_requested = True
+        if inv.record.status is InvocationStatus.PAUSED:
+            self._paused -= 1
+        if inv.record.status is InvocationStatus.RUNNING or inv.scope is not None:
+            if inv.scope is not None:
+                inv.scope.cancel()
+            return  # the running attempt finalizes the kill itself
+        mailbox = self._mailboxes.get(inv.record.actor)
+        if mailbox is not None and mailbox.remove(inv.key):
+            self._nursery.start_soon(self._consume, inv.record.actor, mailbox)
+        await self._finish_killed(inv)
+        if mailbox is not None and mailbox.idle:
+            del self._mailboxes[inv.record.actor]
+
+    async def wait_idle(self) -> None:
+        """Wait until no invocation is queued or running (paused ones do not count)."""
+        await self._idle.wait()
+
+    def statistics(self) -> NodeStatistics:
+        """Counters of this node and its store."""
+        stats = self._store.statistics()
+        return NodeStatistics(
+            active_actors=len(self._mailboxes),
+            invocations_in_memory=len(self._invocations),
+            commits=stats.commits,
+            batches=stats.batches,
+            map_grows=stats.map_grows,
+        )
+
+    # ----------------------------------------------------------------------------- admission
+
+    def _type_name(self, cls: type) -> str:
+        for actor in self._registry.actors.values():
+            if actor.cls is cls:
+                return actor.name
+        raise UnknownHandler(f"{cls.__qualname__} is not registered on this node")
+
+    async def _admit(
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        idempotency_key: str | None,
+        *,
+        durable: bool,
+    ) -> _Invocation:
+        if self._closed:
+            raise NodeClosed("the node is closed; open a new one with actors.open_node")
+        hdef = self._registry.handler_for(handler)
+        if hdef.actor.kind is ActorKind.SERVICE:
+            actor = ActorId(type=hdef.actor.name, key="")
+        else:
+            if not args:
+                raise InvalidArguments(
+                    f"{hdef.qualified_name} is a virtual-object handler: pass the key first,"
+                    f" e.g. node.call({hdef.actor.cls.__name__}.{hdef.function.__name__}, key, ...)"
+                )
+            actor = ActorId(type=hdef.actor.name, key=validate_key(args[0]))
+            args = args[1:]
+        hdef.bind(args, {})
+        encoded_args = self._codec.encode(list(args))
+        idem_key: bytes | None = None
+        if idempotency_key is not None:
+            self._check_idempotency_key(idempotency_key)
+            idem_key = actor.idempotency_key(hdef.name, idempotency_key)
+            existing = self._find_idempotent(idem_key)
+            if existing is not None:
+                return existing
+        now = to_micros(self._clock.now())
+        record = InvocationRecord(
+            id=InvocationId.new(actor.placement, self._rng.randbytes(12)),
+            actor=actor,
+            handler=hdef.name,
+            args=encoded_args,
+            status=InvocationStatus.INBOX,
+            created_at=now,
+            modified_at=now,
+            idempotency_key=idempotency_key,
+        )
+        inv = _Invocation(record, hdef, durable=False)
+        if durable:
+            try:
+                await self._make_durable(inv, idem_key=idem_key)
+            except BatchConflict:
+                # Another admission with this idempotency key committed first: return it.
+                assert idem_key is not None
+                existing = self._find_idempotent(idem_key)
+                if existing is None:
+                    raise
+                return existing
+        if idem_key is not None:
+            self._by_idempotency[idem_key] = inv
+        self._dispatch(inv)
+        return inv
+
+    @staticmethod
+    def _check_idempotency_key(key: object) -> None:
+        if not isinstance(key, str) or not key:
+            raise InvalidArguments(f"idempotency keys are non-empty str, got {key!r}")
+        if len(key.encode()) > MAX_IDEMPOTENCY_KEY_BYTES:
+            raise InvalidArguments(
+                f"idempotency key is longer than {MAX_IDEMPOTENCY_KEY_BYTES} bytes; hash it"
+            )
+
+    def _find_idempotent(self, idem_key: bytes) -> _Invocation | None:
+        live = self._by_idempotency.get(idem_key)
+        if live is not None:
+            return live
+        raw = self._store.get(IDEMPOTENCY, idem_key)
+        if raw is None:
+            return None
+        inv_id = InvocationId(raw)
+        live = self._invocations.get(inv_id)
+        if live is not None:
+            return live
+        try:
+            record = self._load_record(inv_id)
+        except UnknownInvocation:
+            return None
+        hdef = self._registry.lookup(record.actor.type, record.handler)
+        finished = _Invocation(record, hdef, durable=True)
+        finished.settle()
+        return finished
+
+    async def _make_durable(self, inv: _Invocation, *, idem_key: bytes | None = None) -> None:
+        """Commit the inbox entry and record of `inv` (its first durable point)."""
+        seq = self._next_seq
+        self._next_seq += 1
+        record = attrs.evolve(inv.record, inbox_seq=seq)
+        batch = self._batch()
+        batch.put(INBOX, record.actor.inbox_key(seq), record.id.raw)
+        batch.put(INVOCATIONS, record.id.raw, self._codec.encode(record.to_wire()))
+        if idem_key is not None:
+            batch.require(IDEMPOTENCY, idem_key, None)
+            batch.put(IDEMPOTENCY, idem_key, record.id.raw)
+        await self._store.commit(batch)
+        inv.record = record
+        inv.durable = True
+
+    def _batch(self) -> Batch:
+        return Batch(max_value_size=self._options.max_value_size + 4096)
+
+    # ----------------------------------------------------------------------------- execution
+
+    def _dispatch(self, inv: _Invocation) -> None:
+        self._invocations[inv.key] = inv
+        self._idle = self._idle if not self._idle.is_set() else trio.Event()
+        if inv.hdef.kind is HandlerKind.EXCLUSIVE:
+            actor = inv.record.actor
+            mailbox = self._mailboxes.get(actor)
+            if mailbox is None:
+                mailbox = self._mailboxes[actor] = Mailbox()
+            if mailbox.push(inv):
+                self._nursery.start_soon(self._consume, actor, mailbox)
+        else:
+            self._nursery.start_soon(self._run_alone, inv)
+
+    async def _consume(self, actor: ActorId, mailbox: Mailbox[_Invocation]) -> None:
+        """The single consumer of one key's mailbox; exits (deactivates) when it drains."""
+        while (inv := mailbox.take()) is not None:
+            await self._execute(inv)
+            if inv.record.status is InvocationStatus.PAUSED:
+                mailbox.pause(inv)
+            else:
+                mailbox.done(inv)
+        if mailbox.idle and self._mailboxes.get(actor) is mailbox:
+            del self._mailboxes[actor]
+
+    async def _run_alone(self, inv: _Invocation) -> None:
+        """Shared and service invocations run concurrently, each in its own task."""
+        await self._execute(inv)
+
+    async def _execute(self, inv: _Invocation) -> None:
+        """Run attempts until the invocation completes, pauses or is killed."""
+        policy = self._options.retry_policy
+        if inv.record.status.finished:
+            return  # killed while it waited for its task to start
+        while True:
+            if inv.kill_requested:
+                await self._finish_killed(inv)
+                return
+            retry_at = inv.record.next_retry_at
+            if retry_at is not None:
+                wait = (retry_at - to_micros(self._clock.now())) / 1e6
+                if wait > 0:
+                    with trio.CancelScope() as inv.scope:
+                        await trio.sleep(wait)
+                    inv.scope = None
+                    if inv.kill_requested:
+                        continue
+            inv.record = attrs.evolve(
+                inv.record, status=InvocationStatus.RUNNING, attempts=inv.record.attempts + 1
+            )
+            ctx, result, failure, error = await self._attempt(inv)
+            if inv.kill_requested:
+                continue
+            if error is None:
+                try:
+                    await self._complete(inv, ctx, result, failure)
+                    return
+                except (StorageError, CodecError) as exc:
+                    if not inv.durable:
+                        # Nothing was committed: the caller gets a definite failure.
+                        inv.error = exc
+                        self._forget(inv)
+                        return
+                    error = exc
+            delay = policy.next_delay(inv.record.attempts)
+            _log.warning(
+                "invocation %s (%s %s) attempt %d failed: %s",
+                inv.record.id,
+                inv.hdef.qualified_name,
+                inv.record.actor,
+                inv.record.attempts,
+                _describe(error),
+                extra={"invocation_id": str(inv.record.id), "actor": str(inv.record.actor)},
+            )
+            if delay is None:
+                await self._pause(inv, _describe(error))
+                return
+            retry_at = to_micros(self._clock.now() + delay)
+            try:
+                await self._write_record(
+                    inv,
+                    status=InvocationStatus.BACKING_OFF,
+                    last_error=_describe(error),
+                    next_retry_at=retry_at,
+                )
+            except StorageError as exc:
+                _log.error("could not record a failed attempt of %s: %s", inv.record.id, exc)
+                inv.record = attrs.evolve(inv.record, next_retry_at=retry_at)
+
+    async def _attempt(
+        self, inv: _Invocation
+    ) -> tuple[ServiceContext, bytes | None, Failure | None, BaseException | None]:
+        """One attempt: returns (ctx, encoded result, terminal failure, retryable error)."""
+        hdef = inv.hdef
+        record = inv.record
+        ctx: ServiceContext
+        if hdef.kind is HandlerKind.EXCLUSIVE:
+            ctx = ObjectContext(self._services, record.id, hdef.qualified_name, record.actor)
+        elif hdef.kind is HandlerKind.SHARED:
+            ctx = SharedContext(self._services, record.id, hdef.qualified_name, record.actor)
+        else:
+            ctx = ServiceContext(self._services, record.id, hdef.qualified_name)
+        timeout = self._options.attempt_timeout
+        deadline = math.inf if timeout is None else trio.current_time() + timeout.total_seconds()
+        try:
+            with trio.CancelScope(deadline=deadline) as inv.scope:
+                args = self._codec.decode(record.args)
+                value = await hdef.function(hdef.actor.instance, ctx, *args)
+                return ctx, self._codec.encode(value), None, None
+            if inv.kill_requested:
+                return ctx, None, None, InvocationKilled("killed")
+            return ctx, None, None, InvocationTimeout(
+                f"attempt ran longer than attempt_timeout={timeout}"
+            )
+        except (TerminalError, UsageError, CodecError) as exc:
+            # Deterministic failures: retrying cannot help.
+            return ctx, None, _terminal_failure(exc), None
+        except Exception as exc:  # noqa: BLE001 - the one boundary that classifies user errors
+            return ctx, None, None, exc
+        finally:
+            inv.scope = None
+
+    async def _complete(
+        self,
+        inv: _Invocation,
+        ctx: ServiceContext,
+        result: bytes | None,
+        failure: Failure | None,
+    ) -> None:
+        """Commit the outcome with the state changes: the invocation's one durable commit."""
+        batch = self._batch()
+        if isinstance(ctx, ObjectContext):
+            ctx._write_state(batch)
+        record = attrs.evolve(
+            inv.record,
+            status=InvocationStatus.COMPLETED,
+            result=result,
+            failure=failure,
+            inbox_seq=None,
+            next_retry_at=None,
+        )
+        self._retire(batch, inv, record)
+        if batch:
+            await self._store.commit(batch)
+        inv.record = record
+        self._forget(inv)
+
+    def _retire(self, batch: Batch, inv: _Invocation, record: InvocationRecord) -> None:
+        """Add the end of an invocation's life to `batch`: drop its inbox entry, and keep its
+        record for the retention period or delete it."""
+        now = self._clock.now()
+        if inv.record.inbox_seq is not None:
+            batch.delete(INBOX, inv.record.actor.inbox_key(inv.record.inbox_seq))
+        retention = (
+            self._options.idempotency_retention
+            if record.idempotency_key is not None
+            else self._options.completed_retention
+        )
+        if retention > timedelta(0):
+            expires = to_micros(now + retention)
+            record = attrs.evolve(record, modified_at=to_micros(now), expires_at=expires)
+            batch.put(INVOCATIONS, record.id.raw, self._codec.encode(record.to_wire()))
+            batch.put(EXPIRY, expires.to_bytes(8, "big") + record.id.raw, b"")
+            self._sweep_wakeup.set()
+        elif inv.durable:
+            batch.delete(INVOCATIONS, record.id.raw)
+            if record.idempotency_key is not None:
+                batch.delete(
+                    IDEMPOTENCY, record.actor.idempotency_key(record.handler, record.idempotency_key)
+                )
+
+    def _check_idle(self) -> None:
+        if len(self._invocations) == self._paused:
+            self._idle.set()
+
+    def _forget(self, inv: _Invocation) -> None:
+        self._invocations.pop(inv.key, None)
+        if inv.record.idempotency_key is not None:
+            key = inv.record.actor.idempotency_key(inv.hdef.name, inv.record.idempotency_key)
+            if self._by_idempotency.get(key) is inv:
+                del self._by_idempotency[key]
+        inv.settle()
+        self._check_idle()
+
+    async def _write_record(self, inv: _Invocation, **changes: Any) -> None:
+        """Durably update an invocation's record (making it durable if it was not yet)."""
+        inv.record = attrs.evolve(
+            inv.record, modified_at=to_micros(self._clock.now()), **changes
+        )
+        if not inv.durable:
+            idem = inv.record.idempotency_key
+            idem_key = (
+                None if idem is None else inv.record.actor.idempotency_key(inv.hdef.name, idem)
+            )
+            await self._make_durable(inv, idem_key=idem_key)
+            return
+        batch = self._batch()
+        batch.put(INVOCATIONS, inv.record.id.raw, self._codec.encode(inv.record.to_wire()))
+        await self._store.commit(batch)
+
+    async def _pause(self, inv: _Invocation, error: str) -> None:
+        _log.error(
+            "invocation %s (%s %s) paused after %d attempts: %s",
+            inv.record.id,
+            inv.hdef.qualified_name,
+            inv.record.actor,
+            inv.record.attempts,
+            error,
+            extra={"invocation_id": str(inv.record.id), "actor": str(inv.record.actor)},
+        )
+        try:
+            await self._write_record(
+                inv, status=InvocationStatus.PAUSED, last_error=error, next_retry_at=None
+            )
+        except StorageError as exc:
+            _log.error("could not record the pause of %s: %s", inv.record.id, exc)
+            inv.record = attrs.evolve(inv.record, status=InvocationStatus.PAUSED)
+        self._paused += 1
+        inv.settle()
+        self._check_idle()
+
+    async def _finish_killed(self, inv: _Invocation) -> None:
+        record = attrs.evolve(
+            inv.record, status=InvocationStatus.KILLED, inbox_seq=None, next_retry_at=None
+        )
+        if inv.durable:
+            batch = self._batch()
+            self._retire(batch, inv, record)
+            await self._store.commit(batch)
+        inv.record = record
+        self._forget(inv)
+
+    # ----------------------------------------------------------------------------- outcomes
+
+    async def _outcome(self, inv: _Invocation) -> Any:
+        await inv.wait()
+        if inv.error is not None:
+            raise inv.error
+        return self._stored_outcome(inv.record)
+
+    def _stored_outcome(self, record: InvocationRecord) -> Any:
+        status = record.status
+        if status is InvocationStatus.COMPLETED:
+            if record.failure is not None:
+                f = record.failure
+                raise TerminalError(f.message, code=f.code, error_type=f.error_type)
+            assert record.result is not None
+            return self._codec.decode(record.result)
+        if status is InvocationStatus.PAUSED:
+            raise InvocationPaused(str(record.id), record.last_error or "unknown error")
+        if status is InvocationStatus.KILLED:
+            raise InvocationKilled(f"invocation {record.id} was killed")
+        raise UnknownInvocation(
+            f"invocation {record.id} is {status.value} and is not running on this node"
+        )
+
+    def _live(self, invocation_id: str) -> _Invocation:
+        inv = self._invocations.get(InvocationId.parse(invocation_id))
+        if inv is None:
+            raise UnknownInvocation(
+                f"invocation {invocation_id} is not queued, running or paused on this node"
+            )
+        return inv
+
+    def _load_record(self, inv_id: InvocationId) -> InvocationRecord:
+        raw = self._store.get(INVOCATIONS, inv_id.raw)
+        if raw is None:
+            raise UnknownInvocation(
+                f"no invocation {inv_id}: it never existed, or it finished and its record was"
+                " not retained (use an idempotency key or NodeOptions.completed_retention)"
+            )
+        return InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+
+    # ----------------------------------------------------------------------------- start-up
+
+    def _recover(self) -> int:
+        """Re-admit every durably accepted, unfinished invocation, in inbox order."""
+        count = 0
+        for key, raw_id in self._store.scan(INBOX):
+            actor, rest = ActorId.parse_prefix(key)
+            seq = int.from_bytes(rest, "big")
+            self._next_seq = max(self._next_seq, seq + 1)
+            inv_id = InvocationId(raw_id)
+            try:
+                record = self._load_record(inv_id)
+            except UnknownInvocation:
+                _log.error("inbox entry %s has no invocation record; skipping it", inv_id)
+                continue
+            try:
+                hdef = self._registry.lookup(record.actor.type, record.handler)
+            except UnknownHandler as exc:
+                _log.error(
+                    "invocation %s targets %s.%s, which this node does not register (%s); it"
+                    " stays stored and runs when a node with that handler opens this directory",
+                    inv_id,
+                    record.actor.type,
+                    record.handler,
+                    exc,
+                )
+                continue
+            inv = _Invocation(record, hdef, durable=True)
+            if record.idempotency_key is not None:
+                self._by_idempotency[
+                    actor.idempotency_key(hdef.name, record.idempotency_key)
+                ] = inv
+            if record.status is InvocationStatus.PAUSED:
+                self._invocations[inv.key] = inv
+                self._paused += 1
+                inv.settle()
+                if hdef.kind is HandlerKind.EXCLUSIVE:
+                    mailbox = self._mailboxes.setdefault(actor, Mailbox())
+                    mailbox.block(inv)
+            else:
+                self._dispatch(inv)
+            count += 1
+        return count
+
+    async def _sweep_expired(self) -> None:
+        """Delete finished records whose retention has passed (a derived index, by time)."""
+        while True:
+            self._sweep_wakeup = trio.Event()
+            now = to_micros(self._clock.now())
+            rows = self._store.scan(EXPIRY, limit=_SWEEP_BATCH)
+            due = [k for k, _ in rows if int.from_bytes(k[:8], "big") <= now]
+            if due:
+                batch = self._batch()
+                for key in due:
+                    batch.delete(EXPIRY, key)
+                    inv_id = InvocationId(key[8:])
+                    raw = self._store.get(INVOCATIONS, inv_id.raw)
+                    if raw is None or inv_id in self._invocations:
+                        continue
+                    record = InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+                    if record.expires_at != int.from_bytes(key[:8], "big"):
+                        continue
+                    batch.delete(INVOCATIONS, inv_id.raw)
+                    if record.idempotency_key is not None:
+                        idem = record.actor.idempotency_key(record.handler, record.idempotency_key)
+                        if self._store.get(IDEMPOTENCY, idem) == inv_id.raw:
+                            batch.delete(IDEMPOTENCY, idem)
+                await self._store.commit(batch)
+                continue
+            wait = _SWEEP_IDLE.total_seconds()
+            if rows:
+                wait = min(wait, (int.from_bytes(rows[0][0][:8], "big") - now) / 1e6)
+            with trio.move_on_after(wait):
+                await self._sweep_wakeup.wait()
+
+    async def _close(self) -> None:
+        self._closed = True
+        for inv in list(self._invocations.values()):
+            if not inv.durable and inv.error is None:
+                inv.error = NodeClosed(
+                    f"the node closed before invocation {inv.record.id} finished; it was not"
+                    " durable yet, so it did not take effect: retry it"
+                )
+            inv.settle()
+
+
+def _unwrap_crash(group: BaseExceptionGroup[BaseException]) -> SimulatedCrash | None:
+    crashes, _ = group.split(SimulatedCrash)
+    if crashes is None:
+        return None
+    first: BaseException = crashes
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, SimulatedCrash)
+    return first
+
+
+@asynccontextmanager
+async def run_node(
+    store: Store,
+    instances: Iterable[object],
+    *,
+    types: Iterable[type | tuple[str, type]] = (),
+    options: NodeOptions | None = None,
+) -> AsyncIterator[Node]:
+    """Run a node on an already open store (the seam `open_node` and `actors.testing` use)."""
+    options = options or NodeOptions()
+    registry = Registry(instances)
+    codec = Codec(types, max_size=options.max_value_size)
+    clock = options.clock or TrioWallClock()
+    try:
+        async with trio.open_nursery() as nursery:
+            node = Node(
+                store=store,
+                registry=registry,
+                codec=codec,
+                options=options,
+                clock=clock,
+                nursery=nursery,
+            )
+            recovered = node._recover()
+            if recovered:
+                _log.info("recovered %d unfinished invocations", recovered)
+            nursery.start_soon(node._sweep_expired)
+            try:
+                yield node
+            finally:
+                await node._close()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        crash = _unwrap_crash(group)
+        if crash is not None:
+            raise crash from None
+        raise
+
+
+@asynccontextmanager
+async def open_node(
+    path: str | Path,
+    instances: Iterable[object],
+    *,
+    types: Iterable[type | tuple[str, type]] = (),
+    options: NodeOptions | None = None,
+) -> AsyncIterator[Node]:
+    """Open an embedded node on a data directory and run it for the `async with` body.
+
+    On entry the node recovers: every invocation that was durably accepted and not finished is
+    queued again. On exit running work is cancelled; durable invocations resume at the next
+    start.
+
+    Args:
+        path: the data directory (created if missing). One node at a time may open it.
+        instances: one instance of each actor class to host.
+        types: extra classes (attrs, dataclass or Enum) allowed in arguments, results and
+            state, optionally as ``(wire_name, cls)`` pairs.
+        options: node configuration.
+
+    Raises:
+        DataDirLocked: another node has this directory open.
+        DefinitionError: an instance is not a valid actor.
+        StorageCorrupted: the data files are damaged.
+    """
+    options = options or NodeOptions()
+    async with (
+        open_lmdb_store(Path(path), TABLES, options.lmdb) as store,
+        run_node(store, instances, types=types, options=options) as node,
+    ):
+        yield node

@@ -1,0 +1,1 @@
+"""Example applications for trio-actors (each has a test in tests/examples)."""
