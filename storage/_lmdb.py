@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 _MIB = 1024 * 1024
 _CHECKSUM_SIZE = 4
+# A write that fails with EIO while less than this (plus the batch) is free counts as a full disk.
+_DISK_SLACK = 4 * _MIB
 _LOCK_FILE = "node.lock"
 # LMDB's own advice is never to put an environment on a network filesystem: its locking and
 # mmap coherence do not hold there.
@@ -625,12 +627,33 @@ class LmdbStore:
             except _GroupFailed as exc:
                 error = exc.error
             except lmdb.Error as exc:
-                error = self._write_error(exc)
+                error = self._write_error(exc, group)
             return [(task, outcome.Error(error)) for _, task in group]
 
-    def _write_error(self, exc: lmdb.Error) -> StorageError:
+    def _disk_is_full(self, group: list[_Item]) -> bool:
+        """Whether the filesystem has too little room left for `group` (plus some slack)."""
+        try:
+            stat = os.statvfs(self._path)
+        except OSError:
+            return False
+        needed = sum(
+            len(record.key) + len(record.value or b"")
+            for batch, _ in group
+            for record in batch.records
+        )
+        return stat.f_bavail * stat.f_frsize < needed + _DISK_SLACK
+
+    def _write_error(self, exc: lmdb.Error, group: list[_Item]) -> StorageError:
         error: StorageError
-        if isinstance(exc, lmdb.DiskError) or getattr(exc, "code", 0) == errno.ENOSPC:
+        code = getattr(exc, "code", 0)
+        if (
+            isinstance(exc, lmdb.DiskError)
+            or code == errno.ENOSPC
+            or "No space left" in str(exc)
+            # LMDB turns a short write into EIO, and a full disk usually shows up as a short
+            # write, so an EIO with (almost) no free space left is a full disk too.
+            or (code == errno.EIO and self._disk_is_full(group))
+        ):
             error = StorageFull(
                 f"the disk holding {self._path} is full; free space and retry"
                 " (nothing of this batch was written)"

@@ -1,0 +1,302 @@
+"""Tests specific to the LMDB store: durability, group commit, map growth, full disks,
+checksums, locking, fork safety and damaged files (RELIABILITY §3 and §4)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from storage import (
+    Batch,
+    DataDirLocked,
+    ForkedEnvironment,
+    HashRange,
+    LmdbOptions,
+    LmdbStore,
+    StorageCorrupted,
+    StorageFull,
+    open_lmdb_store,
+)
+
+TABLES = ("a", "b")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KIB = 1024
+MIB = 1024 * KIB
+
+
+async def put_many(store: LmdbStore, table: str, items: dict[bytes, bytes]) -> None:
+    batch = Batch()
+    for key, value in items.items():
+        batch.put(table, key, value)
+    await store.commit(batch)
+
+
+async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        await put_many(store, "a", {b"k1": b"v1", b"k2": b"v2"})
+        await put_many(store, "b", {b"k3": b"v3"})
+        batch = Batch()
+        batch.delete("a", b"k2")
+        await store.commit(batch)
+    assert (tmp_path / "data.mdb").exists()
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        assert store.scan("a") == [(b"k1", b"v1")]
+        assert store.scan("b") == [(b"k3", b"v3")]
+        assert store.statistics().stale_readers_cleared == 0
+    # Tables can be added on a later open; existing ones keep their data.
+    async with open_lmdb_store(tmp_path, (*TABLES, "c")) as store:
+        assert store.tables == ("a", "b", "c")
+        assert store.get("a", b"k1") == b"v1"
+        assert store.scan("c") == []
+
+
+async def test_environment_flags_are_durable(tmp_path: Path) -> None:
+    """RELIABILITY §4 rule 1: the flags LMDB applied, not only the ones we asked for."""
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        flags = store._env.flags()  # white-box: there is no public accessor for the env
+        assert flags["sync"] and flags["metasync"] and flags["lock"] and flags["subdir"]
+        assert not flags["writemap"] and not flags["map_async"] and not flags["readonly"]
+        assert store.statistics().map_size == 64 * MIB
+
+
+async def test_group_commit_merges_concurrent_batches(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+
+        async def one(i: int) -> None:
+            await put_many(store, "a", {b"key %03d" % i: b"value %d" % i})
+
+        async with trio.open_nursery() as nursery:
+            for i in range(50):
+                nursery.start_soon(one, i)
+        stats = store.statistics()
+        assert stats.batches == 50
+        assert stats.records == 50
+        assert stats.commits < 50
+        assert len(store.scan("a")) == 50
+
+
+async def test_map_grows_under_load_with_concurrent_readers(tmp_path: Path) -> None:
+    options = LmdbOptions(map_size=64 * KIB)
+    value = bytes(range(256)) * 8  # 2 KiB
+    batches, per_batch = 200, 10  # about 4 MiB in all
+    async with open_lmdb_store(tmp_path, TABLES, options) as store:
+        written = 0
+        reads = 0
+
+        async def writer() -> None:
+            nonlocal written
+            for b in range(batches):
+                await put_many(store, "a", {b"%05d-%02d" % (b, i): value for i in range(per_batch)})
+                written += per_batch
+
+        async def reader() -> None:
+            nonlocal reads
+            while written < batches * per_batch:
+                # Every committed record is visible and intact while the map moves.
+                assert len(store.scan("a")) >= written
+                with store.snapshot() as snapshot:
+                    assert snapshot.get("a", b"00000-00") in (None, value)
+                reads += 1
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer)
+            nursery.start_soon(reader)
+            nursery.start_soon(reader)
+        stats = store.statistics()
+        assert stats.map_grows > 0
+        assert stats.map_size > 64 * KIB
+        assert reads > 0
+    async with open_lmdb_store(tmp_path, TABLES, options) as store:
+        items = store.scan("a")
+        assert len(items) == batches * per_batch
+        assert all(v == value for _, v in items)
+
+
+async def test_max_map_size_gives_storage_full_and_stays_usable(tmp_path: Path) -> None:
+    options = LmdbOptions(map_size=64 * KIB, max_map_size=256 * KIB)
+    async with open_lmdb_store(tmp_path, TABLES, options) as store:
+        await put_many(store, "a", {b"early": b"data"})
+        with pytest.raises(StorageFull, match="maximum"):
+            await put_many(store, "a", {b"huge": b"x" * MIB})
+        assert store.get("a", b"huge") is None
+        assert store.get("a", b"early") == b"data"
+        assert store.statistics().map_size == 256 * KIB
+        await put_many(store, "a", {b"later": b"small"})
+        assert store.scan("a") == [(b"early", b"data"), (b"later", b"small")]
+    async with open_lmdb_store(tmp_path, TABLES, options) as store:
+        assert store.scan("a") == [(b"early", b"data"), (b"later", b"small")]
+
+
+def flip_payload(data_file: Path, payload: bytes) -> int:
+    """Flip one byte of every copy of `payload` in the file; return how many copies."""
+    content = bytearray(data_file.read_bytes())
+    copies = 0
+    at = content.find(payload)
+    while at != -1:
+        content[at + len(payload) // 2] ^= 0xFF
+        copies += 1
+        at = content.find(payload, at + 1)
+    data_file.write_bytes(bytes(content))
+    return copies
+
+
+async def test_checksum_detects_a_flipped_value_byte(tmp_path: Path) -> None:
+    values = {b"key-%d" % i: b"payload number %d of the checksum test" % i for i in range(20)}
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        await put_many(store, "a", values)
+    assert flip_payload(tmp_path / "data.mdb", values[b"key-7"]) >= 1
+
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        with pytest.raises(StorageCorrupted, match=r"table 'a' key 6b65792d37.*damaged"):
+            store.get("a", b"key-7")
+        for key, value in values.items():
+            if key != b"key-7":
+                assert store.get("a", key) == value
+        with pytest.raises(StorageCorrupted, match="key 6b65792d37"):
+            store.scan("a")
+        with pytest.raises(StorageCorrupted):
+            list(store.export_range(HashRange.everything()))
+        with pytest.raises(StorageCorrupted), store.snapshot() as snapshot:
+            snapshot.get("a", b"key-7")
+        assert store.scan("a", stop=b"key-7") == [
+            (key, values[key]) for key in sorted(values) if key < b"key-7"
+        ]
+
+
+async def test_second_open_in_the_same_process_is_refused(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        await put_many(store, "a", {b"k": b"v"})
+        with pytest.raises(DataDirLocked, match=rf"{os.getpid()}.*stop the other node"):
+            async with open_lmdb_store(tmp_path, TABLES):
+                pass  # pragma: no cover
+        # The refused open must not have disturbed the first one.
+        await put_many(store, "a", {b"k2": b"v2"})
+        assert store.get("a", b"k") == b"v"
+    # Closing released the lock.
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        assert store.get("a", b"k2") == b"v2"
+
+
+async def test_second_open_from_another_process_is_refused(tmp_path: Path) -> None:
+    script = (
+        "import sys, trio, storage\n"
+        "async def main():\n"
+        "    async with storage.open_lmdb_store(sys.argv[1], ['a']):\n"
+        "        pass\n"
+        "trio.run(main)\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+    )
+    async with open_lmdb_store(tmp_path, TABLES):
+        result = await trio.run_process(
+            [sys.executable, "-c", script, str(tmp_path)],
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    stderr = result.stderr.decode()
+    assert result.returncode != 0
+    assert "DataDirLocked" in stderr
+    assert f"another process (pid {os.getpid()})" in stderr
+
+
+async def test_use_after_fork_is_refused(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        await put_many(store, "a", {b"k": b"v"})
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit code
+            code = 1
+            try:
+                store.get("a", b"k")
+            except ForkedEnvironment:
+                code = 0
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = await trio.to_thread.run_sync(os.waitpid, pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # The parent is unaffected.
+        assert store.get("a", b"k") == b"v"
+
+
+def test_unsafe_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="i_accept_data_loss"):
+        LmdbOptions(sync=False)
+    with pytest.raises(ValueError, match="max_map_size"):
+        LmdbOptions(map_size=MIB, max_map_size=MIB // 2)
+    with pytest.raises(ValueError, match="positive"):
+        LmdbOptions(max_readers=0)
+    assert not LmdbOptions(sync=False, i_accept_data_loss=True).sync
+
+
+async def test_data_loss_mode_opens_without_sync(tmp_path: Path) -> None:
+    options = LmdbOptions(sync=False, i_accept_data_loss=True)
+    async with open_lmdb_store(tmp_path, TABLES, options) as store:
+        assert not store._env.flags()["sync"]  # white-box, as above
+        await put_many(store, "a", {b"k": b"v"})
+        assert store.get("a", b"k") == b"v"
+
+
+async def test_damaged_meta_pages_refuse_to_open_and_touch_nothing(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        await put_many(store, "a", {b"k": b"v" * 1000})
+    data_file = tmp_path / "data.mdb"
+    content = bytearray(data_file.read_bytes())
+    content[: 8 * KIB] = bytes((i * 7 + 3) % 251 for i in range(8 * KIB))
+    data_file.write_bytes(bytes(content))
+    damaged = data_file.read_bytes()
+
+    for _ in range(2):  # the failed open released the lock, so the second attempt gets here too
+        with pytest.raises(StorageCorrupted, match="damaged"):
+            async with open_lmdb_store(tmp_path, TABLES):
+                pass  # pragma: no cover
+    assert data_file.read_bytes() == damaged
+
+
+async def test_full_disk_gives_storage_full_and_stays_usable(tmp_path: Path) -> None:
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command to make a size-limited tmpfs")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a size-limited tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        options = LmdbOptions(map_size=64 * KIB)  # no max_map_size: grow until the disk is full
+        acked: dict[bytes, bytes] = {}
+        async with open_lmdb_store(mount_point / "data", TABLES, options) as store:
+            with pytest.raises(StorageFull, match=r"disk holding .* is full"):
+                for i in range(100):
+                    items = {b"%03d" % i: bytes([i]) * (64 * KIB)}
+                    await put_many(store, "a", items)
+                    acked.update(items)
+            assert 0 < len(acked) < 100
+            # Reads still work and every acknowledged record is intact.
+            assert dict(store.scan("a")) == acked
+            assert store.statistics().map_grows > 0
+        async with open_lmdb_store(mount_point / "data", TABLES, options) as store:
+            assert dict(store.scan("a")) == acked
+            # Once space is freed (deleting reuses pages inside the file), writes go on.
+            batch = Batch()
+            for key in list(acked)[:3]:
+                batch.delete("a", key)
+            await store.commit(batch)
+            await put_many(store, "a", {b"after": b"small"})
+            assert store.get("a", b"after") == b"small"
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
