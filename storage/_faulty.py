@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 from ._errors import InjectedFault, SimulatedCrash, StoreClosed
 from ._keys import HashRange
@@ -160,3 +161,9 @@ class FaultyStore:
     def statistics(self) -> StoreStatistics:
         """The inner store's counters (available even after a simulated crash)."""
         return self._inner.statistics()
+
+
+if TYPE_CHECKING:
+
+    def _implements_store(store: FaultyStore) -> Store:
+        return store

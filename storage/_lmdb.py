@@ -43,7 +43,7 @@ from ._errors import (
 )
 from ._keys import HashRange
 from ._memory import check_batch, check_table, conflict_error
-from ._store import DEFAULT_MAX_VALUE_SIZE, Batch, Record, StoreStatistics
+from ._store import DEFAULT_MAX_VALUE_SIZE, Batch, Record, Store, StoreStatistics
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -431,9 +431,10 @@ class LmdbStore:
         """Write `batch` atomically and return once it is on disk.
 
         The batch is validated here, then handed to the writer thread, which may commit it
-        together with other batches in one transaction. Once handed over the commit cannot be
-        cancelled: a cancelled caller keeps waiting until the writer reports, and the
-        cancellation is delivered at the caller's next checkpoint.
+        together with other batches in one transaction. A caller whose scope is already
+        cancelled gets `trio.Cancelled` and nothing is written. Once handed over the commit
+        cannot be cancelled: a caller cancelled while waiting keeps waiting until the writer
+        reports, gets the real result, and sees the cancellation at its next checkpoint.
 
         Raises:
             BatchConflict: a precondition did not hold; nothing of this batch was written.
@@ -447,10 +448,19 @@ class LmdbStore:
             ForkedEnvironment: called in a process forked after opening.
         """
         self._check_usable()
+        if trio.lowlevel.current_trio_token() is not self._token:
+            # The writer reports through the token of the run that opened the store; from any
+            # other run the caller would never be woken.
+            raise StorageError(
+                f"the store at {self._path} belongs to another trio run; open it in this one"
+            )
         check_batch(batch, self._tables, self._options.max_value_size)
         if not batch:
             await trio.lowlevel.checkpoint()
             return
+        # A caller cancelled before submitting gets Cancelled with nothing written; after this
+        # point the batch belongs to the writer.
+        await trio.lowlevel.checkpoint_if_cancelled()
         task = trio.lowlevel.current_task()
         self._waiting.add(task)
         self._queue.put((batch, task))
@@ -922,3 +932,9 @@ async def open_lmdb_store(
         yield store
     finally:
         await store.aclose()
+
+
+if TYPE_CHECKING:
+
+    def _implements_store(store: LmdbStore) -> Store:
+        return store

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -21,6 +22,7 @@ from ._store import (
     Precondition,
     Reader,
     Record,
+    Store,
     StoreStatistics,
     check_key,
 )
@@ -349,3 +351,9 @@ async def open_memory_store(
     finally:
         with trio.CancelScope(shield=True):
             await store.aclose()
+
+
+if TYPE_CHECKING:
+
+    def _implements_store(store: MemoryStore) -> Store:
+        return store

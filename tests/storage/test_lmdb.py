@@ -3,6 +3,7 @@ checksums, locking, fork safety and damaged files (RELIABILITY §3 and §4)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from storage import (
     LmdbOptions,
     LmdbStore,
     StorageCorrupted,
+    StorageError,
     StorageFull,
     open_lmdb_store,
 )
@@ -300,3 +302,123 @@ async def test_full_disk_gives_storage_full_and_stays_usable(tmp_path: Path) -> 
             assert store.get("a", b"after") == b"small"
     finally:
         subprocess.run(["umount", str(mount_point)], check=True)
+
+
+async def test_commit_cancelled_while_in_flight_still_lands(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        returned = False
+
+        async def committer(*, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+            nonlocal returned
+            with trio.CancelScope() as scope:
+                task_status.started(scope)
+                # started() does not yield: this runs until commit() parks in the writer.
+                await put_many(store, "a", {b"k": b"v"})
+                returned = True
+                await trio.lowlevel.checkpoint()  # the cancellation arrives here
+            assert scope.cancelled_caught
+
+        async with trio.open_nursery() as nursery:
+            scope = await nursery.start(committer)
+            scope.cancel()
+        assert returned
+        assert store.get("a", b"k") == b"v"
+
+
+async def test_commit_in_a_cancelled_scope_writes_nothing(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await put_many(store, "a", {b"k": b"v"})
+        assert scope.cancelled_caught
+        assert store.get("a", b"k") is None
+        assert store.statistics().batches == 0
+
+
+async def test_readers_table_full_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    async with open_lmdb_store(tmp_path, TABLES, LmdbOptions(max_readers=2)) as store:
+        await put_many(store, "a", {b"k": b"v"})
+        with store.snapshot() as first, store.snapshot() as second:
+            assert first.get("a", b"k") == second.get("a", b"k") == b"v"
+            with pytest.raises(StorageError, match="reader slots"):
+                store.get("a", b"k")
+            with pytest.raises(StorageError, match="reader slots"), store.snapshot():
+                pass  # pragma: no cover
+        # The slots came back.
+        assert store.get("a", b"k") == b"v"
+        with store.snapshot() as snapshot:
+            assert snapshot.scan("a") == [(b"k", b"v")]
+
+
+async def test_reopen_after_the_holder_was_killed_with_a_read_open(tmp_path: Path) -> None:
+    """SIGKILL a node holding a read transaction: the lock dies with it and the reader slot
+    does not leak."""
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        await put_many(store, "a", {b"k": b"v"})
+    script = (
+        "import sys, trio, storage\n"
+        "async def main():\n"
+        "    async with storage.open_lmdb_store(sys.argv[1], ['a', 'b']) as store:\n"
+        "        with store.snapshot() as snapshot:\n"
+        "            assert snapshot.get('a', b'k') == b'v'\n"
+        "            print('ready', flush=True)\n"
+        "            sys.stdin.read()  # hold the read transaction until killed\n"
+        "trio.run(main)\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+    )
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        output = b""
+        while b"ready" not in output:
+            chunk = await process.stdout.receive_some()
+            assert chunk, "the holder exited before it was ready"
+            output += chunk
+        with pytest.raises(DataDirLocked):
+            async with open_lmdb_store(tmp_path, TABLES):
+                pass  # pragma: no cover
+    finally:
+        process.kill()
+        await process.wait()
+        if process.stdin is not None:
+            await process.stdin.aclose()
+        if process.stdout is not None:
+            await process.stdout.aclose()
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        # LMDB resets the reader table when the first process opens the environment, so the
+        # dead reader is gone before reader_check() runs; either way no slot leaks.
+        assert store.statistics().stale_readers_cleared >= 0
+        assert "(no active readers)" in store._env.readers()  # white-box, as above
+        await put_many(store, "a", {b"k2": b"v2"})
+        assert store.scan("a") == [(b"k", b"v"), (b"k2", b"v2")]
+
+
+async def test_network_filesystem_gives_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import storage._lmdb as lmdb_module
+
+    monkeypatch.setattr(lmdb_module, "_filesystem_type", lambda path: "nfs4")
+    with caplog.at_level(logging.WARNING, logger=lmdb_module.__name__):
+        async with open_lmdb_store(tmp_path, TABLES) as store:
+            await put_many(store, "a", {b"k": b"v"})
+    assert any("nfs4 filesystem" in record.getMessage() for record in caplog.records)
+
+
+def test_filesystem_type_of_a_local_directory(tmp_path: Path) -> None:
+    import storage._lmdb as lmdb_module
+
+    fstype = lmdb_module._filesystem_type(str(tmp_path))
+    if not Path("/proc/mounts").exists():
+        assert fstype is None
+    else:
+        assert fstype is not None
+        assert fstype not in lmdb_module._NETWORK_FS

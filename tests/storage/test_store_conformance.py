@@ -190,11 +190,12 @@ async def test_unknown_table(store: Store) -> None:
 
 async def test_key_limits(store: Store) -> None:
     batch = Batch()
-    for operation in (
+    operations: list[Callable[[bytes], None]] = [
         lambda key: batch.put("a", key, b"v"),
         lambda key: batch.delete("a", key),
         lambda key: batch.require("a", key, None),
-    ):
+    ]
+    for operation in operations:
         with pytest.raises(PayloadTooLarge, match="empty"):
             operation(b"")
         with pytest.raises(PayloadTooLarge, match="511"):

@@ -33,6 +33,7 @@ operations = st.one_of(
     st.tuples(st.just("require"), tables, keys, st.none() | values),
 )
 Operation = tuple[str, str, bytes, bytes | None]
+Contents = dict[str, list[tuple[bytes, bytes]]]
 # A program is a list of groups; the batches of a group are submitted together.
 programs = st.lists(
     st.lists(st.lists(operations, max_size=6), min_size=1, max_size=5), min_size=1, max_size=6
@@ -60,7 +61,9 @@ async def commit_outcome(store: Store, batch: Batch) -> str:
     return "ok"
 
 
-async def run_on_lmdb(path: str, program: list[list[list[Operation]]]) -> tuple[list[str], dict]:
+async def run_on_lmdb(
+    path: str, program: list[list[list[Operation]]]
+) -> tuple[list[str], Contents]:
     outcomes: list[str] = []
     # A tiny map so that growth (abort, grow, retry the whole group) is exercised too.
     async with open_lmdb_store(path, TABLES, LmdbOptions(map_size=32 * 1024)) as store:
@@ -91,7 +94,7 @@ async def run_on_lmdb(path: str, program: list[list[list[Operation]]]) -> tuple[
     return outcomes, contents
 
 
-async def run_on_memory(program: list[list[list[Operation]]]) -> tuple[list[str], dict]:
+async def run_on_memory(program: list[list[list[Operation]]]) -> tuple[list[str], Contents]:
     outcomes: list[str] = []
     async with open_memory_store(TABLES) as store:
         for group in program:
