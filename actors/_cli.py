@@ -23,11 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the shopping-cart example on an embedded node")
     demo.add_argument("data_dir", nargs="?", help="data directory (default: a temporary one)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command == "demo":
-        run = _load("examples.demo:main")
-        return run([args.data_dir] if args.data_dir else [])
-    parser.error(f"unknown command {args.command}")
-    return 2
+    assert args.command == "demo"
+    run = _load("examples.demo:main")
+    return run([args.data_dir] if args.data_dir else [])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ range is one contiguous key range in every table (DESIGN §4):
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 
 import attrs
@@ -117,6 +118,12 @@ class ActorId:
         pos += 2
         actor = ActorId(type=type_, key=key[pos : pos + key_len].decode())
         return actor, key[pos + key_len :]
+
+
+@functools.lru_cache(maxsize=4096)
+def actor_id(type_name: str, key: str) -> ActorId:
+    """A cached `ActorId` (hashing and prefix building are on every call's path)."""
+    return ActorId(type=type_name, key=key)
 
 
 def prefix_end(prefix: bytes) -> bytes:

@@ -54,6 +54,7 @@ from ._layout import (
     TABLES,
     ActorId,
     InvocationId,
+    actor_id,
     validate_key,
 )
 from ._mailbox import Mailbox
@@ -92,30 +93,122 @@ class NodeStatistics:
 
 
 class _Invocation:
-    """An invocation in memory, from admission until it finishes."""
+    """An invocation in memory, from admission until it finishes.
+
+    A plain mutable object: the hot path changes fields in place and builds an
+    `InvocationRecord` only when it writes one (a durable point) or when asked for one.
+    """
 
     __slots__ = (
         "_done",
+        "actor",
+        "args",
+        "attempts",
+        "created_at",
         "durable",
         "error",
+        "expires_at",
+        "failure",
         "hdef",
+        "id",
+        "idempotency_key",
+        "inbox_seq",
         "kill_requested",
-        "record",
+        "last_error",
+        "modified_at",
+        "next_retry_at",
+        "result",
         "scope",
+        "status",
     )
 
-    def __init__(self, record: InvocationRecord, hdef: HandlerDef, *, durable: bool) -> None:
-        self.record = record
+    def __init__(
+        self,
+        *,
+        id: InvocationId,
+        actor: ActorId,
+        hdef: HandlerDef,
+        args: bytes,
+        created_at: int,
+        idempotency_key: str | None,
+    ) -> None:
+        self.id = id
+        self.actor = actor
         self.hdef = hdef
-        self.durable = durable
+        self.args = args
+        self.status = InvocationStatus.INBOX
+        self.attempts = 0
+        self.created_at = created_at
+        self.modified_at = created_at
+        self.idempotency_key = idempotency_key
+        self.inbox_seq: int | None = None
+        self.last_error: str | None = None
+        self.next_retry_at: int | None = None
+        self.result: bytes | None = None
+        self.failure: Failure | None = None
+        self.expires_at: int | None = None
+        self.durable = False
         self.error: Exception | None = None
         self.scope: trio.CancelScope | None = None
         self.kill_requested = False
         self._done = trio.Event()
 
+    @classmethod
+    def from_record(cls, record: InvocationRecord, hdef: HandlerDef) -> _Invocation:
+        inv = cls(
+            id=record.id,
+            actor=record.actor,
+            hdef=hdef,
+            args=record.args,
+            created_at=record.created_at,
+            idempotency_key=record.idempotency_key,
+        )
+        inv.status = record.status
+        inv.attempts = record.attempts
+        inv.modified_at = record.modified_at
+        inv.inbox_seq = record.inbox_seq
+        inv.last_error = record.last_error
+        inv.next_retry_at = record.next_retry_at
+        inv.result = record.result
+        inv.failure = record.failure
+        inv.expires_at = record.expires_at
+        inv.durable = True
+        return inv
+
+    def record(self) -> InvocationRecord:
+        """A snapshot of this invocation as a stored record."""
+        return InvocationRecord(
+            id=self.id,
+            actor=self.actor,
+            handler=self.hdef.name,
+            args=self.args,
+            status=self.status,
+            created_at=self.created_at,
+            modified_at=self.modified_at,
+            inbox_seq=self.inbox_seq,
+            attempts=self.attempts,
+            last_error=self.last_error,
+            next_retry_at=self.next_retry_at,
+            idempotency_key=self.idempotency_key,
+            result=self.result,
+            failure=self.failure,
+            expires_at=self.expires_at,
+        )
+
     @property
     def key(self) -> InvocationId:
-        return self.record.id
+        return self.id
+
+    def killed(self) -> bool:
+        """Whether a kill was requested (a method, so checks after an await are not
+        narrowed away by the type checker)."""
+        return self.kill_requested
+
+    @property
+    def idempotency_table_key(self) -> bytes | None:
+        if self.idempotency_key is None:
+            return None
+        return self.actor.idempotency_key(self.hdef.name, self.idempotency_key)
 
     def settle(self) -> None:
         """Wake everyone waiting for the current outcome (paused, finished or failed)."""
@@ -130,7 +223,7 @@ class _Invocation:
         await self._done.wait()
 
     def __repr__(self) -> str:
-        return f"<invocation {self.record.id} {self.hdef.qualified_name}>"
+        return f"<invocation {self.id} {self.hdef.qualified_name} on {self.actor}>"
 
 
 def _terminal_failure(exc: BaseException) -> Failure:
@@ -198,7 +291,7 @@ class Node:
         *args: *Ts,
         idempotency_key: str | None = None,
     ) -> R: ...
-    async def call(
+    async def call(  # type: ignore[misc]  # mypy cannot match *Ts overloads to *Any
         self,
         handler: Callable[..., Awaitable[Any]],
         /,
@@ -250,7 +343,7 @@ class Node:
         *args: *Ts,
         idempotency_key: str | None = None,
     ) -> str: ...
-    async def send(
+    async def send(  # type: ignore[misc]  # mypy cannot match *Ts overloads to *Any
         self,
         handler: Callable[..., Awaitable[Any]],
         /,
@@ -276,7 +369,7 @@ class Node:
             StorageFull, StorageError: the enqueue could not be committed.
         """
         inv = await self._admit(handler, args, idempotency_key, durable=True)
-        return str(inv.record.id)
+        return str(inv.id)
 
     async def attach(self, invocation_id: str) -> Any:
         """Wait for an invocation's result (by the id `send` returned).
@@ -300,7 +393,7 @@ class Node:
         inv_id = InvocationId.parse(invocation_id)
         inv = self._invocations.get(inv_id)
         if inv is not None:
-            return inv.record
+            return inv.record()
         return self._load_record(inv_id)
 
     def list_invocations(
@@ -312,7 +405,7 @@ class Node:
             inv_id = InvocationId(raw_id)
             found[inv_id] = InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
         for inv in self._invocations.values():
-            found[inv.record.id] = inv.record
+            found[inv.id] = inv.record()
         return sorted(
             (
                 r
@@ -344,18 +437,21 @@ class Node:
             UsageError: the invocation is not paused.
         """
         inv = self._live(invocation_id)
-        if inv.record.status is not InvocationStatus.PAUSED:
-            raise UsageError(f"invocation {invocation_id} is {inv.record.status.value}, not paused")
-        await self._write_record(inv, status=InvocationStatus.INBOX, attempts=0, last_error=None)
+        if inv.status is not InvocationStatus.PAUSED:
+            raise UsageError(f"invocation {invocation_id} is {inv.status.value}, not paused")
+        inv.status = InvocationStatus.INBOX
+        inv.attempts = 0
+        inv.last_error = None
+        await self._write_record(inv)
         self._paused -= 1
-        self._idle = self._idle if not self._idle.is_set() else trio.Event()
+        self._busy()
         inv.reopen()
-        mailbox = self._mailboxes.get(inv.record.actor)
+        mailbox = self._mailboxes.get(inv.actor)
         if inv.hdef.kind is HandlerKind.EXCLUSIVE and mailbox is not None:
             if mailbox.resume():
-                self._nursery.start_soon(self._consume, inv.record.actor, mailbox)
+                self._nursery.start_soon(self._consume, inv.actor, mailbox)
         else:
-            self._nursery.start_soon(self._run_alone, inv)
+            self._nursery.start_soon(self._execute, inv)
 
     async def kill(self, invocation_id: str) -> None:
         """Stop an invocation without running any more of its handler code.
@@ -366,19 +462,22 @@ class Node:
             UnknownInvocation: no such invocation in memory (it may have finished already).
         """
         inv = self._live(invocation_id)
+        if inv.kill_requested:
+            return
         inv.kill_requested = True
-        if inv.record.status is InvocationStatus.PAUSED:
+        if inv.scope is not None:
+            inv.scope.cancel()  # the running attempt (or backoff) finalizes the kill itself
+            return
+        if inv.status is InvocationStatus.RUNNING:
+            return  # between attempts: `_execute` checks `kill_requested` next
+        if inv.status is InvocationStatus.PAUSED:
             self._paused -= 1
-        if inv.record.status is InvocationStatus.RUNNING or inv.scope is not None:
-            if inv.scope is not None:
-                inv.scope.cancel()
-            return  # the running attempt finalizes the kill itself
-        mailbox = self._mailboxes.get(inv.record.actor)
+        mailbox = self._mailboxes.get(inv.actor)
         if mailbox is not None and mailbox.remove(inv.key):
-            self._nursery.start_soon(self._consume, inv.record.actor, mailbox)
+            self._nursery.start_soon(self._consume, inv.actor, mailbox)
         await self._finish_killed(inv)
-        if mailbox is not None and mailbox.idle:
-            del self._mailboxes[inv.record.actor]
+        if mailbox is not None and mailbox.idle and self._mailboxes.get(inv.actor) is mailbox:
+            del self._mailboxes[inv.actor]
 
     async def wait_idle(self) -> None:
         """Wait until no invocation is queued or running (paused ones do not count)."""
@@ -415,39 +514,34 @@ class Node:
             raise NodeClosed("the node is closed; open a new one with actors.open_node")
         hdef = self._registry.handler_for(handler)
         if hdef.actor.kind is ActorKind.SERVICE:
-            actor = ActorId(type=hdef.actor.name, key="")
+            actor = actor_id(hdef.actor.name, "")
         else:
             if not args:
                 raise InvalidArguments(
                     f"{hdef.qualified_name} is a virtual-object handler: pass the key first,"
                     f" e.g. node.call({hdef.actor.cls.__name__}.{hdef.function.__name__}, key, ...)"
                 )
-            actor = ActorId(type=hdef.actor.name, key=validate_key(args[0]))
+            actor = actor_id(hdef.actor.name, validate_key(args[0]))
             args = args[1:]
-        hdef.bind(args, {})
+        hdef.check_args(args)
         encoded_args = self._codec.encode(list(args))
-        idem_key: bytes | None = None
         if idempotency_key is not None:
             self._check_idempotency_key(idempotency_key)
-            idem_key = actor.idempotency_key(hdef.name, idempotency_key)
-            existing = self._find_idempotent(idem_key)
+            existing = self._find_idempotent(actor.idempotency_key(hdef.name, idempotency_key))
             if existing is not None:
                 return existing
-        now = to_micros(self._clock.now())
-        record = InvocationRecord(
+        inv = _Invocation(
             id=InvocationId.new(actor.placement, self._rng.randbytes(12)),
             actor=actor,
-            handler=hdef.name,
+            hdef=hdef,
             args=encoded_args,
-            status=InvocationStatus.INBOX,
-            created_at=now,
-            modified_at=now,
+            created_at=to_micros(self._clock.now()),
             idempotency_key=idempotency_key,
         )
-        inv = _Invocation(record, hdef, durable=False)
+        idem_key = inv.idempotency_table_key
         if durable:
             try:
-                await self._make_durable(inv, idem_key=idem_key)
+                await self._make_durable(inv)
             except BatchConflict:
                 # Another admission with this idempotency key committed first: return it.
                 assert idem_key is not None
@@ -484,24 +578,29 @@ class Node:
             record = self._load_record(inv_id)
         except UnknownInvocation:
             return None
-        hdef = self._registry.lookup(record.actor.type, record.handler)
-        finished = _Invocation(record, hdef, durable=True)
+        finished = _Invocation.from_record(
+            record, self._registry.lookup(record.actor.type, record.handler)
+        )
         finished.settle()
         return finished
 
-    async def _make_durable(self, inv: _Invocation, *, idem_key: bytes | None = None) -> None:
+    async def _make_durable(self, inv: _Invocation) -> None:
         """Commit the inbox entry and record of `inv` (its first durable point)."""
         seq = self._next_seq
         self._next_seq += 1
-        record = attrs.evolve(inv.record, inbox_seq=seq)
+        inv.inbox_seq = seq
         batch = self._batch()
-        batch.put(INBOX, record.actor.inbox_key(seq), record.id.raw)
-        batch.put(INVOCATIONS, record.id.raw, self._codec.encode(record.to_wire()))
+        batch.put(INBOX, inv.actor.inbox_key(seq), inv.id.raw)
+        batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
+        idem_key = inv.idempotency_table_key
         if idem_key is not None:
             batch.require(IDEMPOTENCY, idem_key, None)
-            batch.put(IDEMPOTENCY, idem_key, record.id.raw)
-        await self._store.commit(batch)
-        inv.record = record
+            batch.put(IDEMPOTENCY, idem_key, inv.id.raw)
+        try:
+            await self._store.commit(batch)
+        except BaseException:
+            inv.inbox_seq = None
+            raise
         inv.durable = True
 
     def _batch(self) -> Batch:
@@ -509,57 +608,58 @@ class Node:
 
     # ----------------------------------------------------------------------------- execution
 
+    def _busy(self) -> None:
+        if self._idle.is_set():
+            self._idle = trio.Event()
+
+    def _check_idle(self) -> None:
+        if len(self._invocations) == self._paused:
+            self._idle.set()
+
     def _dispatch(self, inv: _Invocation) -> None:
-        self._invocations[inv.key] = inv
-        self._idle = self._idle if not self._idle.is_set() else trio.Event()
+        self._invocations[inv.id] = inv
+        self._busy()
         if inv.hdef.kind is HandlerKind.EXCLUSIVE:
-            actor = inv.record.actor
-            mailbox = self._mailboxes.get(actor)
+            mailbox = self._mailboxes.get(inv.actor)
             if mailbox is None:
-                mailbox = self._mailboxes[actor] = Mailbox()
+                mailbox = self._mailboxes[inv.actor] = Mailbox()
             if mailbox.push(inv):
-                self._nursery.start_soon(self._consume, actor, mailbox)
+                self._nursery.start_soon(self._consume, inv.actor, mailbox)
         else:
-            self._nursery.start_soon(self._run_alone, inv)
+            self._nursery.start_soon(self._execute, inv)
 
     async def _consume(self, actor: ActorId, mailbox: Mailbox[_Invocation]) -> None:
         """The single consumer of one key's mailbox; exits (deactivates) when it drains."""
         while (inv := mailbox.take()) is not None:
             await self._execute(inv)
-            if inv.record.status is InvocationStatus.PAUSED:
+            if inv.status is InvocationStatus.PAUSED:
                 mailbox.pause(inv)
             else:
                 mailbox.done(inv)
         if mailbox.idle and self._mailboxes.get(actor) is mailbox:
             del self._mailboxes[actor]
 
-    async def _run_alone(self, inv: _Invocation) -> None:
-        """Shared and service invocations run concurrently, each in its own task."""
-        await self._execute(inv)
-
     async def _execute(self, inv: _Invocation) -> None:
         """Run attempts until the invocation completes, pauses or is killed."""
-        policy = self._options.retry_policy
-        if inv.record.status.finished:
+        if inv.status.finished:
             return  # killed while it waited for its task to start
+        policy = self._options.retry_policy
         while True:
             if inv.kill_requested:
                 await self._finish_killed(inv)
                 return
-            retry_at = inv.record.next_retry_at
-            if retry_at is not None:
-                wait = (retry_at - to_micros(self._clock.now())) / 1e6
+            if inv.next_retry_at is not None:
+                wait = (inv.next_retry_at - to_micros(self._clock.now())) / 1e6
                 if wait > 0:
                     with trio.CancelScope() as inv.scope:
                         await trio.sleep(wait)
                     inv.scope = None
-                    if inv.kill_requested:
+                    if inv.killed():
                         continue
-            inv.record = attrs.evolve(
-                inv.record, status=InvocationStatus.RUNNING, attempts=inv.record.attempts + 1
-            )
+            inv.status = InvocationStatus.RUNNING
+            inv.attempts += 1
             ctx, result, failure, error = await self._attempt(inv)
-            if inv.kill_requested:
+            if inv.killed():
                 continue
             if error is None:
                 try:
@@ -572,49 +672,27 @@ class Node:
                         self._forget(inv)
                         return
                     error = exc
-            delay = policy.next_delay(inv.record.attempts)
-            _log.warning(
-                "invocation %s (%s %s) attempt %d failed: %s",
-                inv.record.id,
-                inv.hdef.qualified_name,
-                inv.record.actor,
-                inv.record.attempts,
-                _describe(error),
-                extra={"invocation_id": str(inv.record.id), "actor": str(inv.record.actor)},
-            )
-            if delay is None:
-                await self._pause(inv, _describe(error))
+            await self._failed_attempt(inv, error, policy.next_delay(inv.attempts))
+            if inv.status is InvocationStatus.PAUSED:
                 return
-            retry_at = to_micros(self._clock.now() + delay)
-            try:
-                await self._write_record(
-                    inv,
-                    status=InvocationStatus.BACKING_OFF,
-                    last_error=_describe(error),
-                    next_retry_at=retry_at,
-                )
-            except StorageError as exc:
-                _log.error("could not record a failed attempt of %s: %s", inv.record.id, exc)
-                inv.record = attrs.evolve(inv.record, next_retry_at=retry_at)
 
     async def _attempt(
         self, inv: _Invocation
     ) -> tuple[ServiceContext, bytes | None, Failure | None, BaseException | None]:
         """One attempt: returns (ctx, encoded result, terminal failure, retryable error)."""
         hdef = inv.hdef
-        record = inv.record
         ctx: ServiceContext
         if hdef.kind is HandlerKind.EXCLUSIVE:
-            ctx = ObjectContext(self._services, record.id, hdef.qualified_name, record.actor)
+            ctx = ObjectContext(self._services, inv.id, hdef.qualified_name, inv.actor)
         elif hdef.kind is HandlerKind.SHARED:
-            ctx = SharedContext(self._services, record.id, hdef.qualified_name, record.actor)
+            ctx = SharedContext(self._services, inv.id, hdef.qualified_name, inv.actor)
         else:
-            ctx = ServiceContext(self._services, record.id, hdef.qualified_name)
+            ctx = ServiceContext(self._services, inv.id, hdef.qualified_name)
         timeout = self._options.attempt_timeout
         deadline = math.inf if timeout is None else trio.current_time() + timeout.total_seconds()
         try:
             with trio.CancelScope(deadline=deadline) as inv.scope:
-                args = self._codec.decode(record.args)
+                args = self._codec.decode(inv.args)
                 value = await hdef.function(hdef.actor.instance, ctx, *args)
                 return ctx, self._codec.encode(value), None, None
             if inv.kill_requested:
@@ -630,6 +708,47 @@ class Node:
         finally:
             inv.scope = None
 
+    async def _failed_attempt(
+        self, inv: _Invocation, error: BaseException, delay: timedelta | None
+    ) -> None:
+        """Record a retryable failure durably: back off, or pause after the last attempt."""
+        described = _describe(error)
+        log_extra = {"invocation_id": str(inv.id), "actor": str(inv.actor)}
+        inv.last_error = described
+        if delay is None:
+            _log.error(
+                "invocation %s (%s on %s) paused after %d attempts: %s",
+                inv.id,
+                inv.hdef.qualified_name,
+                inv.actor,
+                inv.attempts,
+                described,
+                extra=log_extra,
+            )
+            inv.status = InvocationStatus.PAUSED
+            inv.next_retry_at = None
+            self._paused += 1
+        else:
+            _log.warning(
+                "invocation %s (%s on %s) attempt %d failed, retrying in %s: %s",
+                inv.id,
+                inv.hdef.qualified_name,
+                inv.actor,
+                inv.attempts,
+                delay,
+                described,
+                extra=log_extra,
+            )
+            inv.status = InvocationStatus.BACKING_OFF
+            inv.next_retry_at = to_micros(self._clock.now() + delay)
+        try:
+            await self._write_record(inv)
+        except StorageError as exc:
+            _log.error("could not record the failed attempt of %s: %s", inv.id, exc)
+        if inv.status is InvocationStatus.PAUSED:
+            inv.settle()
+            self._check_idle()
+
     async def _complete(
         self,
         inv: _Invocation,
@@ -641,103 +760,70 @@ class Node:
         batch = self._batch()
         if isinstance(ctx, ObjectContext):
             ctx._write_state(batch)
-        record = attrs.evolve(
-            inv.record,
-            status=InvocationStatus.COMPLETED,
-            result=result,
-            failure=failure,
-            inbox_seq=None,
-            next_retry_at=None,
-        )
-        self._retire(batch, inv, record)
+        self._retire(batch, inv, InvocationStatus.COMPLETED, result=result, failure=failure)
         if batch:
             await self._store.commit(batch)
-        inv.record = record
         self._forget(inv)
 
-    def _retire(self, batch: Batch, inv: _Invocation, record: InvocationRecord) -> None:
-        """Add the end of an invocation's life to `batch`: drop its inbox entry, and keep its
-        record for the retention period or delete it."""
-        now = self._clock.now()
-        if inv.record.inbox_seq is not None:
-            batch.delete(INBOX, inv.record.actor.inbox_key(inv.record.inbox_seq))
+    def _retire(
+        self,
+        batch: Batch,
+        inv: _Invocation,
+        status: InvocationStatus,
+        *,
+        result: bytes | None = None,
+        failure: Failure | None = None,
+    ) -> None:
+        """Add the end of an invocation's life to `batch` and to `inv`: drop its inbox entry,
+        and keep its record for the retention period or delete it."""
+        if inv.inbox_seq is not None:
+            batch.delete(INBOX, inv.actor.inbox_key(inv.inbox_seq))
+        inv.status = status
+        inv.result = result
+        inv.failure = failure
+        inv.inbox_seq = None
+        inv.next_retry_at = None
         retention = (
             self._options.idempotency_retention
-            if record.idempotency_key is not None
+            if inv.idempotency_key is not None
             else self._options.completed_retention
         )
         if retention > timedelta(0):
-            expires = to_micros(now + retention)
-            record = attrs.evolve(record, modified_at=to_micros(now), expires_at=expires)
-            batch.put(INVOCATIONS, record.id.raw, self._codec.encode(record.to_wire()))
-            batch.put(EXPIRY, expires.to_bytes(8, "big") + record.id.raw, b"")
+            now = self._clock.now()
+            inv.modified_at = to_micros(now)
+            inv.expires_at = to_micros(now + retention)
+            batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
+            batch.put(EXPIRY, inv.expires_at.to_bytes(8, "big") + inv.id.raw, b"")
             self._sweep_wakeup.set()
         elif inv.durable:
-            batch.delete(INVOCATIONS, record.id.raw)
-            if record.idempotency_key is not None:
-                batch.delete(
-                    IDEMPOTENCY, record.actor.idempotency_key(record.handler, record.idempotency_key)
-                )
-
-    def _check_idle(self) -> None:
-        if len(self._invocations) == self._paused:
-            self._idle.set()
+            batch.delete(INVOCATIONS, inv.id.raw)
+            idem_key = inv.idempotency_table_key
+            if idem_key is not None:
+                batch.delete(IDEMPOTENCY, idem_key)
 
     def _forget(self, inv: _Invocation) -> None:
-        self._invocations.pop(inv.key, None)
-        if inv.record.idempotency_key is not None:
-            key = inv.record.actor.idempotency_key(inv.hdef.name, inv.record.idempotency_key)
-            if self._by_idempotency.get(key) is inv:
-                del self._by_idempotency[key]
+        self._invocations.pop(inv.id, None)
+        idem_key = inv.idempotency_table_key
+        if idem_key is not None and self._by_idempotency.get(idem_key) is inv:
+            del self._by_idempotency[idem_key]
         inv.settle()
         self._check_idle()
 
-    async def _write_record(self, inv: _Invocation, **changes: Any) -> None:
-        """Durably update an invocation's record (making it durable if it was not yet)."""
-        inv.record = attrs.evolve(
-            inv.record, modified_at=to_micros(self._clock.now()), **changes
-        )
+    async def _write_record(self, inv: _Invocation) -> None:
+        """Durably write an invocation's record (making it durable if it was not yet)."""
+        inv.modified_at = to_micros(self._clock.now())
         if not inv.durable:
-            idem = inv.record.idempotency_key
-            idem_key = (
-                None if idem is None else inv.record.actor.idempotency_key(inv.hdef.name, idem)
-            )
-            await self._make_durable(inv, idem_key=idem_key)
+            await self._make_durable(inv)
             return
         batch = self._batch()
-        batch.put(INVOCATIONS, inv.record.id.raw, self._codec.encode(inv.record.to_wire()))
+        batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
         await self._store.commit(batch)
 
-    async def _pause(self, inv: _Invocation, error: str) -> None:
-        _log.error(
-            "invocation %s (%s %s) paused after %d attempts: %s",
-            inv.record.id,
-            inv.hdef.qualified_name,
-            inv.record.actor,
-            inv.record.attempts,
-            error,
-            extra={"invocation_id": str(inv.record.id), "actor": str(inv.record.actor)},
-        )
-        try:
-            await self._write_record(
-                inv, status=InvocationStatus.PAUSED, last_error=error, next_retry_at=None
-            )
-        except StorageError as exc:
-            _log.error("could not record the pause of %s: %s", inv.record.id, exc)
-            inv.record = attrs.evolve(inv.record, status=InvocationStatus.PAUSED)
-        self._paused += 1
-        inv.settle()
-        self._check_idle()
-
     async def _finish_killed(self, inv: _Invocation) -> None:
-        record = attrs.evolve(
-            inv.record, status=InvocationStatus.KILLED, inbox_seq=None, next_retry_at=None
-        )
-        if inv.durable:
-            batch = self._batch()
-            self._retire(batch, inv, record)
+        batch = self._batch()
+        self._retire(batch, inv, InvocationStatus.KILLED)
+        if batch:
             await self._store.commit(batch)
-        inv.record = record
         self._forget(inv)
 
     # ----------------------------------------------------------------------------- outcomes
@@ -746,7 +832,10 @@ class Node:
         await inv.wait()
         if inv.error is not None:
             raise inv.error
-        return self._stored_outcome(inv.record)
+        if inv.status is InvocationStatus.COMPLETED and inv.failure is None:
+            assert inv.result is not None
+            return self._codec.decode(inv.result)
+        return self._stored_outcome(inv.record())
 
     def _stored_outcome(self, record: InvocationRecord) -> Any:
         status = record.status
@@ -788,38 +877,29 @@ class Node:
         count = 0
         for key, raw_id in self._store.scan(INBOX):
             actor, rest = ActorId.parse_prefix(key)
-            seq = int.from_bytes(rest, "big")
-            self._next_seq = max(self._next_seq, seq + 1)
+            self._next_seq = max(self._next_seq, int.from_bytes(rest, "big") + 1)
             inv_id = InvocationId(raw_id)
             try:
                 record = self._load_record(inv_id)
-            except UnknownInvocation:
-                _log.error("inbox entry %s has no invocation record; skipping it", inv_id)
-                continue
-            try:
                 hdef = self._registry.lookup(record.actor.type, record.handler)
-            except UnknownHandler as exc:
+            except (UnknownInvocation, UnknownHandler) as exc:
                 _log.error(
-                    "invocation %s targets %s.%s, which this node does not register (%s); it"
-                    " stays stored and runs when a node with that handler opens this directory",
+                    "invocation %s cannot run on this node and stays stored (%s); it runs when a"
+                    " node that registers its handler opens this directory",
                     inv_id,
-                    record.actor.type,
-                    record.handler,
                     exc,
                 )
                 continue
-            inv = _Invocation(record, hdef, durable=True)
-            if record.idempotency_key is not None:
-                self._by_idempotency[
-                    actor.idempotency_key(hdef.name, record.idempotency_key)
-                ] = inv
+            inv = _Invocation.from_record(record, hdef)
+            idem_key = inv.idempotency_table_key
+            if idem_key is not None:
+                self._by_idempotency[idem_key] = inv
             if record.status is InvocationStatus.PAUSED:
-                self._invocations[inv.key] = inv
+                self._invocations[inv.id] = inv
                 self._paused += 1
                 inv.settle()
                 if hdef.kind is HandlerKind.EXCLUSIVE:
-                    mailbox = self._mailboxes.setdefault(actor, Mailbox())
-                    mailbox.block(inv)
+                    self._mailboxes.setdefault(actor, Mailbox()).block(inv)
             else:
                 self._dispatch(inv)
             count += 1
@@ -836,18 +916,7 @@ class Node:
                 batch = self._batch()
                 for key in due:
                     batch.delete(EXPIRY, key)
-                    inv_id = InvocationId(key[8:])
-                    raw = self._store.get(INVOCATIONS, inv_id.raw)
-                    if raw is None or inv_id in self._invocations:
-                        continue
-                    record = InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
-                    if record.expires_at != int.from_bytes(key[:8], "big"):
-                        continue
-                    batch.delete(INVOCATIONS, inv_id.raw)
-                    if record.idempotency_key is not None:
-                        idem = record.actor.idempotency_key(record.handler, record.idempotency_key)
-                        if self._store.get(IDEMPOTENCY, idem) == inv_id.raw:
-                            batch.delete(IDEMPOTENCY, idem)
+                    self._expire(batch, InvocationId(key[8:]), int.from_bytes(key[:8], "big"))
                 await self._store.commit(batch)
                 continue
             wait = _SWEEP_IDLE.total_seconds()
@@ -856,13 +925,26 @@ class Node:
             with trio.move_on_after(wait):
                 await self._sweep_wakeup.wait()
 
+    def _expire(self, batch: Batch, inv_id: InvocationId, expires_at: int) -> None:
+        raw = self._store.get(INVOCATIONS, inv_id.raw)
+        if raw is None or inv_id in self._invocations:
+            return
+        record = InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+        if record.expires_at != expires_at:
+            return
+        batch.delete(INVOCATIONS, inv_id.raw)
+        if record.idempotency_key is not None:
+            idem = record.actor.idempotency_key(record.handler, record.idempotency_key)
+            if self._store.get(IDEMPOTENCY, idem) == inv_id.raw:
+                batch.delete(IDEMPOTENCY, idem)
+
     async def _close(self) -> None:
         self._closed = True
         for inv in list(self._invocations.values()):
             if not inv.durable and inv.error is None:
                 inv.error = NodeClosed(
-                    f"the node closed before invocation {inv.record.id} finished; it was not"
-                    " durable yet, so it did not take effect: retry it"
+                    f"the node closed before invocation {inv.id} finished; it was not durable"
+                    " yet, so it did not take effect: retry it"
                 )
             inv.settle()
 

@@ -76,11 +76,34 @@ class HandlerDef:
     function: Callable[..., Any]
     signature: inspect.Signature
     parameters: tuple[Parameter, ...]
+    required: int
+    """How many user parameters have no default."""
+    simple: bool
+    """True when every user parameter is a plain positional one (no *args/**kwargs)."""
 
     @property
     def qualified_name(self) -> str:
         """``Type.handler``, as users and errors see it."""
         return f"{self.actor.name}.{self.name}"
+
+    def check_args(self, args: tuple[Any, ...]) -> None:
+        """Check positional `args` against the handler: a fast path for the common shape
+        (no *args), falling back to `bind` for the rest.
+
+        Raises:
+            InvalidArguments: naming the handler, the parameter and what was expected.
+        """
+        params = self.parameters
+        n = len(args)
+        if self.simple and self.required <= n <= len(params):
+            for value, param in zip(args, params, strict=False):
+                if param.check is not None and not param.check(value):
+                    raise InvalidArguments(
+                        f"{self.qualified_name}: argument {param.name!r} should be"
+                        f" {_describe(param.annotation)}, got {type(value).__name__} {value!r}"
+                    )
+            return
+        self.bind(args, {})
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Check that `args`/`kwargs` fit the handler's parameters and annotated types.
@@ -216,7 +239,14 @@ class Registry:
             if hname in actor.handlers:
                 raise DefinitionError(f"{name} has two handlers named {hname!r}")
             signature, params = _handler_parameters(cls, fn, qualname)
+            user_params = list(signature.parameters.values())[2:]
+            positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
             hdef = HandlerDef(
+                required=sum(
+                    p.default is inspect.Parameter.empty and p.kind in positional
+                    for p in user_params
+                ),
+                simple=all(p.kind in positional for p in user_params),
                 actor=actor,
                 name=hname,
                 kind=hspec.kind,
