@@ -262,6 +262,17 @@ _Item = tuple[Batch, trio.lowlevel.Task]
 _Results = list[tuple[trio.lowlevel.Task, outcome.Outcome[None]]]
 
 
+def _fail_all(group: list[_Item], error: StorageError) -> _Results:
+    """The same failure for every batch of a group, as one exception object per caller: an
+    exception raised in several tasks at once would collect all their tracebacks."""
+    results: _Results = []
+    for _, task in group:
+        copy = type(error)(*error.args)
+        copy.__cause__ = error.__cause__
+        results.append((task, outcome.Error(copy)))
+    return results
+
+
 class _GroupFailed(Exception):
     """Every batch of the current group fails with `error` (raised inside the writer)."""
 
@@ -576,9 +587,9 @@ class LmdbStore:
             return False
         done.wait()
         if errors:
-            raise _GroupFailed(
-                StorageError(f"growing the LMDB map of {self._path} failed: {errors[0]}")
-            ) from errors[0]
+            error = StorageError(f"growing the LMDB map of {self._path} failed: {errors[0]}")
+            error.__cause__ = errors[0]
+            raise _GroupFailed(error)
         logger.info("grew the LMDB map of %s to %d bytes", self._path, self._map_size)
         return True
 
@@ -606,7 +617,7 @@ class LmdbStore:
             except BaseException as exc:  # noqa: BLE001 - the writer must always report back
                 error = StorageError(f"the LMDB writer of {self._path} failed: {exc!r}")
                 error.__cause__ = exc
-                results = [(task, outcome.Error(error)) for _, task in group]
+                results = _fail_all(group, error)
             try:
                 self._token.run_sync_soon(self._deliver, results)
             except trio.RunFinishedError:
@@ -638,7 +649,7 @@ class LmdbStore:
                 error = exc.error
             except lmdb.Error as exc:
                 error = self._write_error(exc, group)
-            return [(task, outcome.Error(error)) for _, task in group]
+            return _fail_all(group, error)
 
     def _disk_is_full(self, group: list[_Item]) -> bool:
         """Whether the filesystem has too little room left for `group` (plus some slack)."""
@@ -919,15 +930,20 @@ async def open_lmdb_store(
     env, dbs, stale, lock_fd = await trio.to_thread.run_sync(
         _open_sync, data_dir, table_names, options
     )
-    store = LmdbStore(
-        path=data_dir,
-        env=env,
-        dbs=dbs,
-        lock_fd=lock_fd,
-        options=options,
-        stale_readers_cleared=stale,
-        trio_token=token,
-    )
+    try:
+        store = LmdbStore(
+            path=data_dir,
+            env=env,
+            dbs=dbs,
+            lock_fd=lock_fd,
+            options=options,
+            stale_readers_cleared=stale,
+            trio_token=token,
+        )
+    except BaseException:
+        env.close()
+        _unlock(lock_fd)
+        raise
     try:
         yield store
     finally:

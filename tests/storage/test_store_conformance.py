@@ -17,9 +17,11 @@ from storage import (
     PayloadTooLarge,
     Record,
     StorageError,
+    StorageFull,
     Store,
     StoreClosed,
     hash_prefix,
+    open_memory_store,
 )
 
 OpenStore = Callable[..., AbstractAsyncContextManager[Store]]
@@ -310,3 +312,21 @@ async def test_statistics_move(store: Store) -> None:
     with pytest.raises(BatchConflict):
         await store.commit(conflicting)
     assert store.statistics() == after  # a conflicting batch is not counted
+
+
+# The in-memory twin's own knob: a simulated full disk.
+
+
+async def test_memory_store_max_bytes_simulates_a_full_disk() -> None:
+    async with open_memory_store(("a", "b"), max_bytes=100) as store:
+        await put(store, "a", b"k1", b"x" * 40)  # 42 bytes used
+        with pytest.raises(StorageFull, match="full"):
+            await put(store, "a", b"k2", b"x" * 60)  # would need 62 more
+        assert store.scan("a") == [(b"k1", b"x" * 40)]
+        await put(store, "a", b"k1", b"x" * 90)  # replacing counts only the difference
+        batch = Batch()
+        batch.delete("a", b"k1")
+        batch.put("b", b"k2", b"y" * 90)  # fits because the delete in the same batch frees room
+        await store.commit(batch)
+        assert store.scan("b") == [(b"k2", b"y" * 90)]
+        assert store.statistics().map_size == 0
