@@ -1,0 +1,97 @@
+"""Running the workloads: fresh data directories, repeats, derived ratios and medians."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ._floor import raw_lmdb_floor, run_store_floor
+from ._idle import run_idle_actors
+from ._sizes import Sizes
+from ._stats import median_of_runs
+from ._workloads import run_concurrent, run_sequential
+
+WORKLOADS: tuple[str, ...] = ("floor", "a", "b", "c")
+"""Every workload, in the order a run measures them. The floor always runs: it is what the
+other numbers are judged against."""
+
+Metrics = dict[str, float]
+
+
+def _floor(root: Path, sizes: Sizes) -> Metrics:
+    raw = raw_lmdb_floor(root / "raw", sizes.floor_commits, sizes.floor_warmup)
+    store = run_store_floor(root / "store", sizes.floor_commits, sizes.floor_warmup)
+    metrics = {f"floor.raw.{name}": value for name, value in raw.items()}
+    metrics.update({f"floor.store.{name}": value for name, value in store.items()})
+    metrics["floor.store.p50_x_floor"] = store["p50_us"] / raw["p50_us"]
+    return metrics
+
+
+def _a(root: Path, sizes: Sizes) -> Metrics:
+    result = run_sequential(root, sizes.a_calls, sizes.a_warmup)
+    return {f"a.{name}": value for name, value in result.items()}
+
+
+def _b(root: Path, sizes: Sizes) -> Metrics:
+    result = run_concurrent(root, sizes.b_calls, sizes.b_keys, sizes.b_warmup_per_key)
+    return {f"b.{name}": value for name, value in result.items()}
+
+
+def _c(root: Path, sizes: Sizes) -> Metrics:
+    result = run_idle_actors(root, sizes.c_actors, sizes.c_concurrency)
+    return {f"c.{name}": value for name, value in result.items()}
+
+
+_RUNNERS: dict[str, Callable[[Path, Sizes], Metrics]] = {
+    "floor": _floor,
+    "a": _a,
+    "b": _b,
+    "c": _c,
+}
+
+
+def _derive(metrics: Metrics) -> None:
+    """Add the ratios to the floor of the same run."""
+    floor = metrics.get("floor.raw.p50_us")
+    if floor is None:
+        return
+    for name in ("p50_us", "p99_us"):
+        measured = metrics.get(f"a.{name}")
+        if measured is not None:
+            metrics[f"a.{name.removesuffix('_us')}_x_floor"] = measured / floor
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_all(
+    data_root: Path, sizes: Sizes, workloads: Sequence[str], repeat: int
+) -> tuple[Metrics, list[Metrics]]:
+    """Run the chosen workloads `repeat` times, interleaved (floor, a, b, c, floor, a, ...).
+
+    Every workload run gets a fresh data directory under `data_root`, deleted when it ends.
+    Returns the median of every metric over the runs, and the runs themselves.
+    """
+    chosen = [name for name in WORKLOADS if name == "floor" or name in workloads]
+    runs: list[Metrics] = []
+    for index in range(repeat):
+        metrics: Metrics = {}
+        for name in chosen:
+            directory = data_root / f"run{index + 1}-{name}"
+            directory.mkdir()
+            _progress(f"[run {index + 1}/{repeat}] {name} ...")
+            started = time.perf_counter()
+            try:
+                metrics.update(_RUNNERS[name](directory, sizes))
+            finally:
+                shutil.rmtree(directory, ignore_errors=True)
+            _progress(
+                f"[run {index + 1}/{repeat}] {name} took {time.perf_counter() - started:.1f} s"
+            )
+        _derive(metrics)
+        runs.append(metrics)
+    return median_of_runs(runs), runs

@@ -1,0 +1,61 @@
+"""How big each workload is: the full sizes of issue 2 and the ~10x smaller ``--quick`` ones."""
+
+from __future__ import annotations
+
+import attrs
+
+
+def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _not_negative(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class Sizes:
+    """Workload sizes. Warm-up operations run before the clock starts and are not counted."""
+
+    floor_commits: int = attrs.field(default=2_000, validator=_positive)
+    floor_warmup: int = attrs.field(default=100, validator=_not_negative)
+    a_calls: int = attrs.field(default=2_000, validator=_positive)
+    a_warmup: int = attrs.field(default=100, validator=_not_negative)
+    b_calls: int = attrs.field(default=20_000, validator=_positive)
+    b_keys: int = attrs.field(default=64, validator=_positive)
+    b_warmup_per_key: int = attrs.field(default=2, validator=_not_negative)
+    c_actors: int = attrs.field(default=100_000, validator=_positive)
+    c_concurrency: int = attrs.field(default=64, validator=_positive)
+
+    @classmethod
+    def full(cls) -> Sizes:
+        """The sizes issue 2 asks for."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        """Every workload about 10x smaller (a smoke run; the numbers are not comparable)."""
+        return cls(
+            floor_commits=200,
+            floor_warmup=20,
+            a_calls=200,
+            a_warmup=20,
+            b_calls=2_000,
+            c_actors=10_000,
+        )
+
+    def titles(self) -> dict[str, str]:
+        """The heading of each workload's block in the table."""
+        return {
+            "floor": f"floor: one durable commit of one small put ({self.floor_commits:,} commits)",
+            "a": (f'(a) 1 key, {self.a_calls:,} sequential node.call(Counter.add, "k", 1)'),
+            "b": (
+                f"(b) {self.b_keys} keys, {self.b_keys} concurrent callers, {self.b_calls:,} calls"
+            ),
+            "c": (
+                f"(c) {self.c_actors:,} actors activated once, then idle"
+                f" ({self.c_concurrency} concurrent callers, separate process)"
+            ),
+        }
