@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import trio
-import trio.testing
 
 import actors
 
@@ -96,9 +95,15 @@ async def concurrent_calls(
     names = [f"k{i}" for i in range(keys)]
     samples: list[float] = []
     clock = time.perf_counter
+    ready = 0
+    all_ready = trio.Event()
     go = trio.Event()
 
     async def caller(key: str, count: int) -> None:
+        nonlocal ready
+        ready += 1
+        if ready == keys:
+            all_ready.set()
         await go.wait()
         record = samples.append
         for _ in range(count):
@@ -117,8 +122,8 @@ async def concurrent_calls(
         async with trio.open_nursery() as nursery:
             for key, count in zip(names, shares, strict=True):
                 nursery.start_soon(caller, key, count)
-            # Let every caller reach `go.wait()` so they start together.
-            await trio.testing.wait_all_tasks_blocked()
+            # Every caller is parked on `go` before the clock starts, so they start together.
+            await all_ready.wait()
             meter = _Meter(node)
             go.set()
         measured = meter.stop(calls)
