@@ -263,6 +263,7 @@ class Node:
         self._next_seq = 0
         self._idle = trio.Event()
         self._idle.set()
+        self._idle_wanted = False
         self._paused = 0
         self._sweep_wakeup = trio.Event()
         self._closed = False
@@ -480,7 +481,11 @@ class Node:
             del self._mailboxes[inv.actor]
 
     async def wait_idle(self) -> None:
-        """Wait until no invocation is queued or running (paused ones do not count)."""
+        """Wait until nothing can make progress without outside help: no invocation is
+        running or runnable (paused invocations, and work queued behind them on their key,
+        do not count)."""
+        self._idle_wanted = True
+        self._check_idle()
         await self._idle.wait()
 
     def statistics(self) -> NodeStatistics:
@@ -613,8 +618,16 @@ class Node:
             self._idle = trio.Event()
 
     def _check_idle(self) -> None:
-        if len(self._invocations) == self._paused:
+        # Only computed while someone waits in `wait_idle`: it is off the hot path.
+        if self._idle_wanted and not self._idle.is_set() and self._quiescent():
             self._idle.set()
+
+    def _quiescent(self) -> bool:
+        stuck = self._paused
+        for mailbox in self._mailboxes.values():
+            if mailbox.blocked_by is not None:
+                stuck += len(mailbox) - 1
+        return stuck == len(self._invocations)
 
     def _dispatch(self, inv: _Invocation) -> None:
         self._invocations[inv.id] = inv
@@ -794,7 +807,9 @@ class Node:
             inv.expires_at = to_micros(now + retention)
             batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
             batch.put(EXPIRY, inv.expires_at.to_bytes(8, "big") + inv.id.raw, b"")
-            self._sweep_wakeup.set()
+            idem_key = inv.idempotency_table_key
+            if idem_key is not None and not inv.durable:
+                batch.put(IDEMPOTENCY, idem_key, inv.id.raw)
         elif inv.durable:
             batch.delete(INVOCATIONS, inv.id.raw)
             idem_key = inv.idempotency_table_key
@@ -802,6 +817,10 @@ class Node:
                 batch.delete(IDEMPOTENCY, idem_key)
 
     def _forget(self, inv: _Invocation) -> None:
+        """Drop a finished (or failed, never durable) invocation from memory, after its last
+        commit landed, and wake its waiters."""
+        if inv.expires_at is not None:
+            self._sweep_wakeup.set()  # only now is its expiry row committed
         self._invocations.pop(inv.id, None)
         idem_key = inv.idempotency_table_key
         if idem_key is not None and self._by_idempotency.get(idem_key) is inv:
