@@ -24,6 +24,7 @@ from ._definitions import service as service
 from ._definitions import shared as shared
 from ._definitions import virtual_object as virtual_object
 from ._errors import ActorError as ActorError
+from ._errors import CallAbandoned as CallAbandoned
 from ._errors import DefinitionError as DefinitionError
 from ._errors import InvalidArguments as InvalidArguments
 from ._errors import InvalidKey as InvalidKey
@@ -46,6 +47,7 @@ from ._retry import RetryPolicy as RetryPolicy
 
 __all__ = [
     "ActorError",
+    "CallAbandoned",
     "CodecError",
     "DataDirLocked",
     "DefinitionError",

@@ -89,5 +89,10 @@ class InvocationTimeout(ActorError):
     failure of that attempt)."""
 
 
+class CallAbandoned(ActorError):
+    """The task that was running this call was cancelled before the invocation became
+    durable, so it did not take effect. Retry it (with the same idempotency key)."""
+
+
 class NodeClosed(ActorError):
     """The node is shutting down or closed; the request was not accepted."""

@@ -134,7 +134,7 @@ def prefix_end(prefix: bytes) -> bytes:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)
 class InvocationId:
     """An invocation's id: the target actor's placement hash, then 12 random bytes.
 

@@ -65,6 +65,26 @@ class Mailbox(Generic[E]):
         self._running = None
         self._blocked = entry
 
+    def requeue(self, entry: E) -> None:
+        """The running entry stopped without finishing (its runner went away): put it back at
+        the head, to be taken again."""
+        self._check_running(entry)
+        self._running = None
+        self._queue.appendleft(entry)
+
+    def release(self) -> bool:
+        """The consumer stops (it ran an entry inline and has no more to do in its task).
+
+        Returns True if work remains: the caller must start a new consumer, which inherits
+        the claim. Otherwise the claim is dropped.
+        """
+        if self._running is not None:
+            raise RuntimeError("release() called while an entry is still running")
+        if self._blocked is None and self._queue:
+            return True
+        self._consuming = False
+        return False
+
     def block(self, entry: E) -> None:
         """Install `entry` as the paused head (at start-up, for a stored paused invocation)."""
         if self._blocked is not None:

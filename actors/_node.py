@@ -35,6 +35,7 @@ from ._clock import TrioWallClock, WallClock, to_micros
 from ._context import ObjectContext, ServiceContext, SharedContext, _Services
 from ._definitions import ActorKind, HandlerKind
 from ._errors import (
+    CallAbandoned,
     InvalidArguments,
     InvocationKilled,
     InvocationPaused,
@@ -100,13 +101,14 @@ class _Invocation:
     """
 
     __slots__ = (
-        "_done",
+        "_event",
         "actor",
         "args",
         "attempts",
         "created_at",
         "durable",
         "error",
+        "executing",
         "expires_at",
         "failure",
         "hdef",
@@ -119,6 +121,7 @@ class _Invocation:
         "next_retry_at",
         "result",
         "scope",
+        "settled",
         "status",
     )
 
@@ -151,7 +154,9 @@ class _Invocation:
         self.error: Exception | None = None
         self.scope: trio.CancelScope | None = None
         self.kill_requested = False
-        self._done = trio.Event()
+        self.executing = False
+        self.settled = False
+        self._event: trio.Event | None = None
 
     @classmethod
     def from_record(cls, record: InvocationRecord, hdef: HandlerDef) -> _Invocation:
@@ -212,15 +217,22 @@ class _Invocation:
 
     def settle(self) -> None:
         """Wake everyone waiting for the current outcome (paused, finished or failed)."""
-        self._done.set()
+        self.settled = True
+        if self._event is not None:
+            self._event.set()
 
     def reopen(self) -> None:
         """Start a new waiting period (after a paused invocation is resumed)."""
-        if self._done.is_set():
-            self._done = trio.Event()
+        self.settled = False
+        self._event = None
 
     async def wait(self) -> None:
-        await self._done.wait()
+        # The event is created only when somebody actually waits: a call that runs its own
+        # invocation never needs one.
+        if not self.settled:
+            if self._event is None:
+                self._event = trio.Event()
+            await self._event.wait()
 
     def __repr__(self) -> str:
         return f"<invocation {self.id} {self.hdef.qualified_name} on {self.actor}>"
@@ -257,6 +269,10 @@ class Node:
         self._nursery = nursery
         self._rng = random.Random(options.seed)
         self._services = _Services(codec=codec, reader=store, clock=clock)
+        fast_now = getattr(clock, "now_micros", None)
+        self._now_us: Callable[[], int] = (
+            fast_now if callable(fast_now) else (lambda: to_micros(clock.now()))
+        )
         self._mailboxes: dict[ActorId, Mailbox[_Invocation]] = {}
         self._invocations: dict[InvocationId, _Invocation] = {}
         self._by_idempotency: dict[bytes, _Invocation] = {}
@@ -324,7 +340,9 @@ class Node:
             InvocationKilled: an operator killed the invocation.
             StorageError: the result could not be committed (nothing took effect).
         """
-        inv = await self._admit(handler, args, idempotency_key, durable=False)
+        inv, new = await self._admit(handler, args, idempotency_key, durable=False)
+        if new:
+            await self._run_in_caller(inv)
         return await self._outcome(inv)
 
     @overload
@@ -369,7 +387,9 @@ class Node:
                 refused before anything was enqueued.
             StorageFull, StorageError: the enqueue could not be committed.
         """
-        inv = await self._admit(handler, args, idempotency_key, durable=True)
+        inv, new = await self._admit(handler, args, idempotency_key, durable=True)
+        if new:
+            self._dispatch(inv)
         return str(inv.id)
 
     async def attach(self, invocation_id: str) -> Any:
@@ -466,11 +486,12 @@ class Node:
         if inv.kill_requested:
             return
         inv.kill_requested = True
-        if inv.scope is not None:
-            inv.scope.cancel()  # the running attempt (or backoff) finalizes the kill itself
+        if inv.executing:
+            # The task running it finalizes the kill: right away if it is in an attempt or a
+            # backoff wait, else at its next check.
+            if inv.scope is not None:
+                inv.scope.cancel()
             return
-        if inv.status is InvocationStatus.RUNNING:
-            return  # between attempts: `_execute` checks `kill_requested` next
         if inv.status is InvocationStatus.PAUSED:
             self._paused -= 1
         mailbox = self._mailboxes.get(inv.actor)
@@ -514,7 +535,12 @@ class Node:
         idempotency_key: str | None,
         *,
         durable: bool,
-    ) -> _Invocation:
+    ) -> tuple[_Invocation, bool]:
+        """Validate and create an invocation (durably enqueued if `durable`).
+
+        Returns the invocation and whether it is new (False: an earlier one with the same
+        idempotency key, which the caller attaches to).
+        """
         if self._closed:
             raise NodeClosed("the node is closed; open a new one with actors.open_node")
         hdef = self._registry.handler_for(handler)
@@ -534,13 +560,13 @@ class Node:
             self._check_idempotency_key(idempotency_key)
             existing = self._find_idempotent(actor.idempotency_key(hdef.name, idempotency_key))
             if existing is not None:
-                return existing
+                return existing, False
         inv = _Invocation(
             id=InvocationId.new(actor.placement, self._rng.randbytes(12)),
             actor=actor,
             hdef=hdef,
             args=encoded_args,
-            created_at=to_micros(self._clock.now()),
+            created_at=self._now_us(),
             idempotency_key=idempotency_key,
         )
         idem_key = inv.idempotency_table_key
@@ -553,11 +579,10 @@ class Node:
                 existing = self._find_idempotent(idem_key)
                 if existing is None:
                     raise
-                return existing
+                return existing, False
         if idem_key is not None:
             self._by_idempotency[idem_key] = inv
-        self._dispatch(inv)
-        return inv
+        return inv, True
 
     @staticmethod
     def _check_idempotency_key(key: object) -> None:
@@ -629,6 +654,66 @@ class Node:
                 stuck += len(mailbox) - 1
         return stuck == len(self._invocations)
 
+    async def _run_in_caller(self, inv: _Invocation) -> None:
+        """Run a call's invocation in the caller's own task when its key is free.
+
+        This saves a task spawn and two task switches per call. If the caller is cancelled
+        (or the node stops) before the invocation is durable, it never took effect; if it is
+        already durable, a background consumer takes it over.
+        """
+        self._invocations[inv.id] = inv
+        self._busy()
+        mailbox: Mailbox[_Invocation] | None = None
+        if inv.hdef.kind is HandlerKind.EXCLUSIVE:
+            mailbox = self._mailboxes.get(inv.actor)
+            if mailbox is None:
+                mailbox = self._mailboxes[inv.actor] = Mailbox()
+            if not mailbox.push(inv):
+                return  # queued behind other work: the key's consumer will run it
+            taken = mailbox.take()
+            assert taken is inv
+        try:
+            await self._execute(inv)
+        except BaseException:
+            self._abandon(inv, mailbox)
+            raise
+        if mailbox is not None:
+            if inv.status is InvocationStatus.PAUSED:
+                mailbox.pause(inv)
+            else:
+                mailbox.done(inv)
+            self._release(inv.actor, mailbox)
+
+    def _abandon(self, inv: _Invocation, mailbox: Mailbox[_Invocation] | None) -> None:
+        """The task running `inv` inline is going away before `inv` finished."""
+        inv.executing = False
+        inv.scope = None
+        if inv.durable and not self._closed:
+            if inv.status is InvocationStatus.RUNNING:
+                inv.status = InvocationStatus.BACKING_OFF
+            if mailbox is not None:
+                mailbox.requeue(inv)
+            else:
+                self._nursery.start_soon(self._execute, inv)
+        else:
+            if mailbox is not None:
+                mailbox.done(inv)
+            if inv.error is None:
+                inv.error = CallAbandoned(
+                    f"the caller running invocation {inv.id} ({inv.hdef.qualified_name}) was"
+                    " cancelled before it became durable; it did not take effect"
+                )
+            self._forget(inv)
+        if mailbox is not None:
+            self._release(inv.actor, mailbox)
+
+    def _release(self, actor: ActorId, mailbox: Mailbox[_Invocation]) -> None:
+        if mailbox.release():
+            if not self._closed:
+                self._nursery.start_soon(self._consume, actor, mailbox)
+        elif mailbox.idle and self._mailboxes.get(actor) is mailbox:
+            del self._mailboxes[actor]
+
     def _dispatch(self, inv: _Invocation) -> None:
         self._invocations[inv.id] = inv
         self._busy()
@@ -656,13 +741,20 @@ class Node:
         """Run attempts until the invocation completes, pauses or is killed."""
         if inv.status.finished:
             return  # killed while it waited for its task to start
+        inv.executing = True
+        try:
+            await self._attempts(inv)
+        finally:
+            inv.executing = False
+
+    async def _attempts(self, inv: _Invocation) -> None:
         policy = self._options.retry_policy
         while True:
             if inv.kill_requested:
                 await self._finish_killed(inv)
                 return
             if inv.next_retry_at is not None:
-                wait = (inv.next_retry_at - to_micros(self._clock.now())) / 1e6
+                wait = (inv.next_retry_at - self._now_us()) / 1e6
                 if wait > 0:
                     with trio.CancelScope() as inv.scope:
                         await trio.sleep(wait)
@@ -830,7 +922,7 @@ class Node:
 
     async def _write_record(self, inv: _Invocation) -> None:
         """Durably write an invocation's record (making it durable if it was not yet)."""
-        inv.modified_at = to_micros(self._clock.now())
+        inv.modified_at = self._now_us()
         if not inv.durable:
             await self._make_durable(inv)
             return
@@ -928,7 +1020,7 @@ class Node:
         """Delete finished records whose retention has passed (a derived index, by time)."""
         while True:
             self._sweep_wakeup = trio.Event()
-            now = to_micros(self._clock.now())
+            now = self._now_us()
             rows = self._store.scan(EXPIRY, limit=_SWEEP_BATCH)
             due = [k for k, _ in rows if int.from_bytes(k[:8], "big") <= now]
             if due:

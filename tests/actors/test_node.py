@@ -193,23 +193,54 @@ async def test_hanging_handler_and_caller_cancel_scope(
     with trio.move_on_after(5) as scope:
         await node.call(Account.hang, "k")
     assert scope.cancelled_caught
-    assert await node.call(Account.deposit, "other", 4) == 4
-    [running] = node.list_invocations(status=actors.InvocationStatus.RUNNING)
-    await node.kill(str(running.id))
+    assert witness.effects["hang"] == 1
+    # The call was not durable yet: it took no effect and holds nothing.
+    assert node.list_invocations() == []
+    assert node.get_state(Account, "k") == {}
     assert await node.call(Account.deposit, "k", 1) == 1
 
 
-async def test_cancelled_caller_does_not_cancel_the_invocation(
+async def test_a_sent_hanging_handler_is_stopped_by_kill(
     autojump_clock: object, node: actors.Node, witness: Witness
 ) -> None:
-    gate = witness.gate("g")
+    inv = await node.send(Account.hang, "k")
+    queued = await node.send(Account.deposit, "k", 1)
+    with trio.move_on_after(5):
+        await node.attach(inv)
+    assert await node.call(Account.deposit, "other", 4) == 4
+    [running] = node.list_invocations(status=actors.InvocationStatus.RUNNING)
+    assert str(running.id) == inv
+    await node.kill(inv)
+    assert await node.attach(queued) == 1
+
+
+async def test_caller_cancelled_before_the_first_durable_point(
+    autojump_clock: object, node: actors.Node, witness: Witness
+) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(node.call, Account.set_then_wait, "k", 9, "g")
         await witness.entered_event("g").wait()
         nursery.cancel_scope.cancel()
-    gate.set()
+    witness.gate("g").set()
     await node.wait_idle()
-    assert node.get_state(Account, "k") == {"balance": 9}
+    assert node.get_state(Account, "k") == {}
+    assert node.statistics().invocations_in_memory == 0
+    assert await node.call(Account.deposit, "k", 1) == 1
+
+
+async def test_caller_cancelled_after_the_first_durable_point(
+    autojump_clock: object, node: actors.Node, witness: Witness
+) -> None:
+    _account(node).failures_left["op"] = 1
+    # The first attempt fails at t=0 and is recorded (a durable point); the retry is due at
+    # t=0.1. The caller gives up at t=0.05: the invocation goes on without it.
+    with trio.move_on_after(0.05):
+        await node.call(Account.flaky, "k", "op")
+    [record] = node.list_invocations()
+    assert record.status is actors.InvocationStatus.BACKING_OFF
+    await node.wait_idle()
+    assert witness.effects["op"] == 2
+    assert node.get_state(Account, "k") == {"flaky": "op"}
 
 
 async def test_shared_handlers_run_beside_an_exclusive_one(
