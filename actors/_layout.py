@@ -68,7 +68,7 @@ def validate_key(key: object) -> str:
     return key
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class ActorId:
     """The identity of one actor: its type's wire name and its key ("" for services)."""
 

@@ -673,10 +673,15 @@ class Node:
             taken = mailbox.take()
             assert taken is inv
         try:
-            await self._execute(inv)
+            await self._execute(inv, inline=True)
         except BaseException:
             self._abandon(inv, mailbox)
             raise
+        if inv.status is InvocationStatus.BACKING_OFF:
+            # Its first attempt failed and was recorded: it is durable now, and the retries
+            # belong to a background consumer (the caller keeps waiting for the outcome).
+            self._abandon(inv, mailbox)
+            return
         if mailbox is not None:
             if inv.status is InvocationStatus.PAUSED:
                 mailbox.pause(inv)
@@ -737,17 +742,22 @@ class Node:
         if mailbox.idle and self._mailboxes.get(actor) is mailbox:
             del self._mailboxes[actor]
 
-    async def _execute(self, inv: _Invocation) -> None:
-        """Run attempts until the invocation completes, pauses or is killed."""
+    async def _execute(self, inv: _Invocation, *, inline: bool = False) -> None:
+        """Run attempts until the invocation completes, pauses or is killed.
+
+        With `inline` (a call running in its caller's task) only the first attempt runs here,
+        without a cancel scope of its own; after a recorded failure it returns with the
+        invocation BACKING_OFF for a background consumer to retry.
+        """
         if inv.status.finished:
             return  # killed while it waited for its task to start
         inv.executing = True
         try:
-            await self._attempts(inv)
+            await self._attempts(inv, inline)
         finally:
             inv.executing = False
 
-    async def _attempts(self, inv: _Invocation) -> None:
+    async def _attempts(self, inv: _Invocation, inline: bool) -> None:
         policy = self._options.retry_policy
         while True:
             if inv.kill_requested:
@@ -763,7 +773,7 @@ class Node:
                         continue
             inv.status = InvocationStatus.RUNNING
             inv.attempts += 1
-            ctx, result, failure, error = await self._attempt(inv)
+            ctx, result, failure, error = await self._attempt(inv, scoped=not inline)
             if inv.killed():
                 continue
             if error is None:
@@ -778,13 +788,19 @@ class Node:
                         return
                     error = exc
             await self._failed_attempt(inv, error, policy.next_delay(inv.attempts))
-            if inv.status is InvocationStatus.PAUSED:
+            if inv.status is InvocationStatus.PAUSED or inline:
                 return
 
     async def _attempt(
-        self, inv: _Invocation
+        self, inv: _Invocation, *, scoped: bool
     ) -> tuple[ServiceContext, bytes | None, Failure | None, BaseException | None]:
-        """One attempt: returns (ctx, encoded result, terminal failure, retryable error)."""
+        """One attempt: returns (ctx, encoded result, terminal failure, retryable error).
+
+        A background attempt runs in a cancel scope that `kill` (and `attempt_timeout`) can
+        cancel. An inline first attempt skips the scope when there is no timeout (it costs
+        several µs per call); killing it then takes effect when the attempt returns, and its
+        caller's own cancel scope bounds it.
+        """
         hdef = inv.hdef
         ctx: ServiceContext
         if hdef.kind is HandlerKind.EXCLUSIVE:
@@ -794,12 +810,14 @@ class Node:
         else:
             ctx = ServiceContext(self._services, inv.id, hdef.qualified_name)
         timeout = self._options.attempt_timeout
-        deadline = math.inf if timeout is None else trio.current_time() + timeout.total_seconds()
         try:
+            if not scoped and timeout is None:
+                return ctx, await self._run_handler(inv, ctx), None, None
+            deadline = (
+                math.inf if timeout is None else trio.current_time() + timeout.total_seconds()
+            )
             with trio.CancelScope(deadline=deadline) as inv.scope:
-                args = self._codec.decode(inv.args)
-                value = await hdef.function(hdef.actor.instance, ctx, *args)
-                return ctx, self._codec.encode(value), None, None
+                return ctx, await self._run_handler(inv, ctx), None, None
             if inv.kill_requested:
                 return ctx, None, None, InvocationKilled("killed")
             return ctx, None, None, InvocationTimeout(
@@ -812,6 +830,11 @@ class Node:
             return ctx, None, None, exc
         finally:
             inv.scope = None
+
+    async def _run_handler(self, inv: _Invocation, ctx: ServiceContext) -> bytes:
+        hdef = inv.hdef
+        value = await hdef.function(hdef.actor.instance, ctx, *self._codec.decode(inv.args))
+        return self._codec.encode(value)
 
     async def _failed_attempt(
         self, inv: _Invocation, error: BaseException, delay: timedelta | None

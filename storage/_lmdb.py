@@ -67,6 +67,18 @@ _NETWORK_FS: Final = frozenset(
 )
 
 
+# Bumped in every forked child, so the per-call fork check is a list read, not a getpid()
+# system call; the pid comparison then confirms it.
+_FORK_GENERATION = [0]
+
+
+def _after_fork_in_child() -> None:
+    _FORK_GENERATION[0] += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be positive, got {value}")
@@ -303,6 +315,9 @@ class LmdbStore:
         self._lock_fd = lock_fd
         self._options = options
         self._pid = os.getpid()
+        self._fork_generation = _FORK_GENERATION[0]
+        self._inline_commits = 0
+        self._entering = 0
         self._token = trio_token
         self._closed = False
         # None is the stop signal for the writer thread.
@@ -471,8 +486,34 @@ class LmdbStore:
             return
         # A caller cancelled before submitting gets Cancelled with nothing written; after this
         # point the batch belongs to the writer.
-        await trio.lowlevel.checkpoint_if_cancelled()
+        # A full schedule point, counted: every task that entered `commit` in this scheduler
+        # tick is parked here too, so after it a lone committer knows it is alone.
+        self._entering += 1
+        try:
+            await trio.lowlevel.checkpoint()
+        finally:
+            alone = self._entering == 1
+            self._entering -= 1
         task = trio.lowlevel.current_task()
+        if (
+            alone
+            and not self._waiting
+            and self._open_reads == 0
+            and trio.lowlevel.current_statistics().tasks_runnable == 0
+        ):
+            # Inline fast path (docs/architecture.md, "Group commit"): the writer thread is
+            # idle and no other task can run, so committing here stalls nobody and saves the
+            # two thread hand-offs, which cost as much as the fsync itself on small VMs.
+            # Anything unusual (map full, I/O errors) falls back to the writer thread, which
+            # owns map growth and error classification; a failed attempt wrote nothing.
+            try:
+                [(_, result)] = self._try_group([(batch, task)])
+            except lmdb.Error:
+                pass
+            else:
+                self._inline_commits += 1
+                result.unwrap()
+                return
         self._waiting.add(task)
         self._queue.put((batch, task))
 
@@ -520,7 +561,7 @@ class LmdbStore:
     # ----------------------------------------------------------------- reads: helpers
 
     def _check_usable(self) -> None:
-        if os.getpid() != self._pid:
+        if _FORK_GENERATION[0] != self._fork_generation and os.getpid() != self._pid:
             raise ForkedEnvironment(
                 f"the store at {self._path} was opened by process {self._pid} and cannot be used"
                 f" in forked process {os.getpid()} (LMDB forbids using an environment after"
