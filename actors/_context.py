@@ -15,9 +15,9 @@ from typing import Any, NoReturn
 
 from storage import Batch, Codec, Reader
 
+from ._clock import WallClock
 from ._errors import ReadOnlyState, UsageError
 from ._layout import MAX_STATE_NAME_BYTES, STATE, ActorId, InvocationId, prefix_end
-from ._clock import WallClock
 
 
 def _check_name(name: object) -> str:

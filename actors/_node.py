@@ -448,7 +448,7 @@ class Node:
         name = actor if isinstance(actor, str) else self._type_name(actor)
         actor_id = ActorId(type=name, key=validate_key(key))
         ctx = SharedContext(self._services, InvocationId(bytes(20)), "get_state", actor_id)
-        return {name: ctx.get(name) for name in ctx.keys()}
+        return {name: ctx.get(name) for name in ctx.keys()}  # noqa: SIM118
 
     async def resume(self, invocation_id: str) -> None:
         """Give a paused invocation a fresh round of attempts.
@@ -820,8 +820,11 @@ class Node:
                 return ctx, await self._run_handler(inv, ctx), None, None
             if inv.kill_requested:
                 return ctx, None, None, InvocationKilled("killed")
-            return ctx, None, None, InvocationTimeout(
-                f"attempt ran longer than attempt_timeout={timeout}"
+            return (
+                ctx,
+                None,
+                None,
+                InvocationTimeout(f"attempt ran longer than attempt_timeout={timeout}"),
             )
         except (TerminalError, UsageError, CodecError) as exc:
             # Deterministic failures: retrying cannot help.

@@ -149,9 +149,9 @@ class ActorDef:
     handlers: dict[str, HandlerDef] = attrs.field(factory=dict)
 
 
-def _handler_parameters(cls: type, fn: Callable[..., Any], qualname: str) -> tuple[
-    inspect.Signature, tuple[Parameter, ...]
-]:
+def _handler_parameters(
+    cls: type, fn: Callable[..., Any], qualname: str
+) -> tuple[inspect.Signature, tuple[Parameter, ...]]:
     if not inspect.iscoroutinefunction(fn):
         raise DefinitionError(f"handler {qualname} must be an `async def` method")
     signature = inspect.signature(fn)
@@ -240,7 +240,10 @@ class Registry:
                 raise DefinitionError(f"{name} has two handlers named {hname!r}")
             signature, params = _handler_parameters(cls, fn, qualname)
             user_params = list(signature.parameters.values())[2:]
-            positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            positional = (
+                inspect.Parameter.POSITIONAL_ONLY,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            )
             hdef = HandlerDef(
                 required=sum(
                     p.default is inspect.Parameter.empty and p.kind in positional

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import attrs
 
-from ._errors import PayloadTooLarge, StorageError
+from ._errors import PayloadTooLarge
 from ._keys import MAX_KEY_SIZE, HashRange
 
 DEFAULT_MAX_VALUE_SIZE = 8 * 1024 * 1024
@@ -174,5 +174,3 @@ class Store(Reader, Protocol):
     def statistics(self) -> StoreStatistics:
         """Counters since the store was opened."""
         ...
-
-

@@ -138,7 +138,7 @@ class Account:
 
     @actors.shared
     async def snapshot(self, ctx: actors.SharedContext) -> dict[str, object]:
-        return {name: ctx.get(name) for name in ctx.keys()}
+        return {name: ctx.get(name) for name in ctx.keys()}  # noqa: SIM118
 
     @actors.shared
     async def try_to_write(self, ctx: actors.SharedContext) -> None:

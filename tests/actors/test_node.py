@@ -48,7 +48,9 @@ async def test_service_handlers(autojump_clock: object, node: actors.Node) -> No
     assert await node.attach(inv) == "hello eve"
 
 
-async def test_deterministic_helpers_follow_the_invocation(autojump_clock: object, node: actors.Node) -> None:
+async def test_deterministic_helpers_follow_the_invocation(
+    autojump_clock: object, node: actors.Node
+) -> None:
     first = await node.call(Greeter.draws)
     second = await node.call(Greeter.draws)
     assert first != second
@@ -62,7 +64,9 @@ async def test_clear_all_and_keys(autojump_clock: object, node: actors.Node) -> 
     assert node.get_state(Account, "k") == {}
 
 
-async def test_terminal_error_reaches_caller_and_keeps_earlier_writes(autojump_clock: object, node: actors.Node) -> None:
+async def test_terminal_error_reaches_caller_and_keeps_earlier_writes(
+    autojump_clock: object, node: actors.Node
+) -> None:
     with pytest.raises(actors.TerminalError, match="insufficient funds") as info:
         await node.call(Account.fail_terminally, "alice")
     assert info.value.code == 409
@@ -70,7 +74,9 @@ async def test_terminal_error_reaches_caller_and_keeps_earlier_writes(autojump_c
     assert node.get_state(Account, "alice") == {"before_failure": True}
 
 
-async def test_idempotent_call_runs_once(autojump_clock: object, node: actors.Node, witness: Witness) -> None:
+async def test_idempotent_call_runs_once(
+    autojump_clock: object, node: actors.Node, witness: Witness
+) -> None:
     options = actors.NodeOptions(retry_policy=FAST_RETRY)
     assert options.idempotency_retention == timedelta(hours=24)
     one = await node.call(Account.flaky, "k", "op1", idempotency_key="req-1")
@@ -102,7 +108,9 @@ async def test_idempotent_sends_share_one_invocation(
     assert await node.call(Account.flaky, "k", "op", idempotency_key="once") == "done op"
 
 
-async def test_idempotency_records_expire(autojump_clock: object, node: actors.Node, witness: Witness) -> None:
+async def test_idempotency_records_expire(
+    autojump_clock: object, node: actors.Node, witness: Witness
+) -> None:
     await node.call(Account.flaky, "k", "op", idempotency_key="x")
     await trio.sleep(timedelta(hours=24, seconds=1).total_seconds())
     await node.call(Account.flaky, "k", "op", idempotency_key="x")
@@ -161,7 +169,9 @@ async def test_kill_releases_the_key(autojump_clock: object, node: actors.Node) 
         await node.kill(info.value.invocation_id)
 
 
-async def test_kill_a_running_handler(autojump_clock: object, node: actors.Node, witness: Witness) -> None:
+async def test_kill_a_running_handler(
+    autojump_clock: object, node: actors.Node, witness: Witness
+) -> None:
     inv = await node.send(Account.hang, "k")
     await trio.testing.wait_all_tasks_blocked()
     assert witness.effects["hang"] == 1
@@ -174,7 +184,9 @@ async def test_kill_a_running_handler(autojump_clock: object, node: actors.Node,
     assert node.get_state(Account, "k") == {"balance": 2}
 
 
-async def test_attempt_timeout_retries_then_pauses(witness: Witness, autojump_clock: object) -> None:
+async def test_attempt_timeout_retries_then_pauses(
+    witness: Witness, autojump_clock: object
+) -> None:
     options = actors.NodeOptions(
         retry_policy=actors.RetryPolicy(max_attempts=2), attempt_timeout=timedelta(seconds=30)
     )
