@@ -23,8 +23,8 @@ from pathlib import Path
 import trio
 
 import actors
+from examples.counter import Counter
 
-from ._counter import Counter
 from ._memory import read_memory
 
 _SAMPLE_CHECKS = 100

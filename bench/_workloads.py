@@ -14,8 +14,8 @@ from pathlib import Path
 import trio
 
 import actors
+from examples.counter import Counter
 
-from ._counter import Counter
 from ._stats import Latencies
 
 
