@@ -57,14 +57,29 @@ class HandlerSpec:
     name: str | None
 
 
-def _check_name(name: str | None, what: str) -> None:
-    if name is not None and (not name or not name.isidentifier()):
+DECORATOR_NAMES = {
+    ActorKind.VIRTUAL_OBJECT: "virtual_object",
+    ActorKind.SERVICE: "service",
+    HandlerKind.EXCLUSIVE: "exclusive",
+    HandlerKind.SHARED: "shared",
+    HandlerKind.SERVICE: "handler",
+}
+"""The decorator (``@actors.<name>``) that declares each kind, for messages."""
+
+MAX_NAME_BYTES = 64
+"""The longest actor type or handler wire name (checked when a node registers it)."""
+
+
+def _check_name(name: object, what: str) -> None:
+    if name is None:
+        return
+    if not isinstance(name, str) or not name or not name.isidentifier():
         raise DefinitionError(f"{what} name {name!r} must be a non-empty Python identifier")
 
 
 def _mark_class(cls: C, kind: ActorKind, name: str | None) -> C:
     if not isinstance(cls, type):
-        raise DefinitionError(f"@actors.{kind.value} decorates a class, not {cls!r}")
+        raise DefinitionError(f"@actors.{DECORATOR_NAMES[kind]} decorates a class, not {cls!r}")
     _check_name(name, "actor")
     setattr(cls, ACTOR_MARK, ActorSpec(kind=kind, name=name))
     return cls
@@ -103,7 +118,9 @@ def service(cls: C | None = None, /, *, name: str | None = None) -> C | Callable
 
 def _mark_handler(fn: F, kind: HandlerKind, name: str | None) -> F:
     if not callable(fn):
-        raise DefinitionError(f"@actors.{kind.value} decorates an async method, not {fn!r}")
+        raise DefinitionError(
+            f"@actors.{DECORATOR_NAMES[kind]} decorates an async method, not {fn!r}"
+        )
     _check_name(name, "handler")
     if getattr(fn, HANDLER_MARK, None) is not None:
         raise DefinitionError(f"{fn.__qualname__} is decorated twice as a handler; use one")

@@ -51,6 +51,7 @@ from ._layout import (
     IDEMPOTENCY,
     INBOX,
     INVOCATIONS,
+    META,
     MAX_IDEMPOTENCY_KEY_BYTES,
     TABLES,
     ActorId,
@@ -69,6 +70,7 @@ Ts = TypeVarTuple("Ts")
 _log = logging.getLogger("actors")
 
 _SWEEP_BATCH = 1000
+_OPENS = b"opens"
 _SWEEP_IDLE = timedelta(minutes=10)
 
 
@@ -267,7 +269,7 @@ class Node:
         self._options = options
         self._clock = clock
         self._nursery = nursery
-        self._rng = random.Random(options.seed)
+        self._rng = random.Random(options.seed)  # reseeded by `_start` with the open count
         self._services = _Services(codec=codec, reader=store, clock=clock)
         fast_now = getattr(clock, "now_micros", None)
         self._now_us: Callable[[], int] = (
@@ -621,6 +623,7 @@ class Node:
         inv.inbox_seq = seq
         batch = self._batch()
         batch.put(INBOX, inv.actor.inbox_key(seq), inv.id.raw)
+        batch.require(INVOCATIONS, inv.id.raw, None)  # ids are random; never overwrite one
         batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
         idem_key = inv.idempotency_table_key
         if idem_key is not None:
@@ -1009,6 +1012,17 @@ class Node:
 
     # ----------------------------------------------------------------------------- start-up
 
+    async def _start(self) -> None:
+        """Count this open durably and derive the invocation-id generator from it, so a
+        fixed `NodeOptions.seed` gives reproducible ids that never repeat across reopens."""
+        raw = self._store.get(META, _OPENS)
+        opens = 0 if raw is None else int.from_bytes(raw, "big")
+        batch = self._batch()
+        batch.put(META, _OPENS, (opens + 1).to_bytes(8, "big"))
+        await self._store.commit(batch)
+        if self._options.seed is not None:
+            self._rng = random.Random(f"{self._options.seed}/{opens}")
+
     def _recover(self) -> int:
         """Re-admit every durably accepted, unfinished invocation, in inbox order."""
         count = 0
@@ -1019,7 +1033,7 @@ class Node:
             try:
                 record = self._load_record(inv_id)
                 hdef = self._registry.lookup(record.actor.type, record.handler)
-            except (UnknownInvocation, UnknownHandler) as exc:
+            except (UnknownInvocation, UnknownHandler, StorageError, ValueError) as exc:
                 _log.error(
                     "invocation %s cannot run on this node and stays stored (%s); it runs when a"
                     " node that registers its handler opens this directory",
@@ -1086,15 +1100,28 @@ class Node:
             inv.settle()
 
 
-def _unwrap_crash(group: BaseExceptionGroup[BaseException]) -> SimulatedCrash | None:
-    crashes, _ = group.split(SimulatedCrash)
-    if crashes is None:
-        return None
-    first: BaseException = crashes
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    assert isinstance(first, SimulatedCrash)
-    return first
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found.extend(_leaves(exc))
+        else:
+            found.append(exc)
+    return found
+
+
+def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one real error in a group from the node's nursery, if there is exactly one.
+
+    The node's nursery is an implementation detail: an error raised in the `async with` body
+    (or a simulated crash) should leave the block as itself, not wrapped in a group. A crash
+    wins over the cancellations and follow-on errors it causes in other tasks.
+    """
+    leaves = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+    crashes = [e for e in leaves if isinstance(e, SimulatedCrash)]
+    if crashes:
+        return crashes[0]
+    return leaves[0] if len(leaves) == 1 else None
 
 
 @asynccontextmanager
@@ -1120,6 +1147,7 @@ async def run_node(
                 clock=clock,
                 nursery=nursery,
             )
+            await node._start()
             recovered = node._recover()
             if recovered:
                 _log.info("recovered %d unfinished invocations", recovered)
@@ -1130,9 +1158,9 @@ async def run_node(
                 await node._close()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        crash = _unwrap_crash(group)
-        if crash is not None:
-            raise crash from None
+        single = _single_error(group)
+        if single is not None:
+            raise single from None
         raise
 
 

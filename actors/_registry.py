@@ -16,14 +16,15 @@ import attrs
 
 from ._definitions import (
     ACTOR_MARK,
+    DECORATOR_NAMES,
     HANDLER_MARK,
+    MAX_NAME_BYTES,
     ActorKind,
     ActorSpec,
     HandlerKind,
     HandlerSpec,
 )
 from ._errors import DefinitionError, InvalidArguments, UnknownHandler
-from ._layout import MAX_TYPE_BYTES
 
 Check = Callable[[object], bool]
 
@@ -208,8 +209,8 @@ class Registry:
                 " @actors.virtual_object or @actors.service"
             )
         name = spec.name or cls.__name__
-        if len(name.encode()) > MAX_TYPE_BYTES:
-            raise DefinitionError(f"actor type name {name!r} is longer than {MAX_TYPE_BYTES} bytes")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise DefinitionError(f"actor type name {name!r} is longer than {MAX_NAME_BYTES} bytes")
         if name in self.actors:
             raise DefinitionError(
                 f"two instances registered for actor type {name!r}; pass one instance per type"
@@ -232,10 +233,15 @@ class Registry:
                     else "use @actors.exclusive or @actors.shared in a virtual object"
                 )
                 raise DefinitionError(
-                    f"{qualname} is marked @actors.{hspec.kind.value} but {name} is a"
-                    f" {spec.kind.value}; {hint}"
+                    f"{qualname} is marked @actors.{DECORATOR_NAMES[hspec.kind]} but {name} is"
+                    f" a {spec.kind.value}; {hint}"
                 )
             hname = hspec.name or attr_name
+            if len(hname.encode()) > MAX_NAME_BYTES:
+                raise DefinitionError(
+                    f"handler name {hname!r} of {name} is longer than {MAX_NAME_BYTES} bytes;"
+                    " give it a shorter wire name with @actors.exclusive(name=...)"
+                )
             if hname in actor.handlers:
                 raise DefinitionError(f"{name} has two handlers named {hname!r}")
             signature, params = _handler_parameters(cls, fn, qualname)
@@ -257,6 +263,14 @@ class Registry:
                 signature=signature,
                 parameters=params,
             )
+            other = self._by_function.get(fn)
+            if other is not None:
+                raise DefinitionError(
+                    f"{qualname} is the same function as {other.qualified_name} (inherited):"
+                    " handlers are looked up by function object, so a class and its subclass"
+                    " cannot both serve it. Override the handler in the subclass, or register"
+                    " only one of the two classes"
+                )
             actor.handlers[hname] = hdef
             self._by_function[fn] = hdef
         if not actor.handlers:
@@ -272,6 +286,8 @@ class Registry:
         Raises:
             UnknownHandler: the function is not a handler of any actor on this node.
         """
+        # A bound method of the registered instance (``cart.add_item``) names the same handler.
+        fn = getattr(fn, "__func__", fn)
         try:
             return self._by_function[fn]
         except (KeyError, TypeError):

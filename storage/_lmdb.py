@@ -486,34 +486,42 @@ class LmdbStore:
             return
         # A caller cancelled before submitting gets Cancelled with nothing written; after this
         # point the batch belongs to the writer.
-        # A full schedule point, counted: every task that entered `commit` in this scheduler
-        # tick is parked here too, so after it a lone committer knows it is alone.
-        self._entering += 1
-        try:
-            await trio.lowlevel.checkpoint()
-        finally:
-            alone = self._entering == 1
-            self._entering -= 1
         task = trio.lowlevel.current_task()
-        if (
-            alone
-            and not self._waiting
-            and self._open_reads == 0
-            and trio.lowlevel.current_statistics().tasks_runnable == 0
-        ):
-            # Inline fast path (docs/architecture.md, "Group commit"): the writer thread is
-            # idle and no other task can run, so committing here stalls nobody and saves the
-            # two thread hand-offs, which cost as much as the fsync itself on small VMs.
-            # Anything unusual (map full, I/O errors) falls back to the writer thread, which
-            # owns map growth and error classification; a failed attempt wrote nothing.
+        if self._waiting or self._open_reads:
+            # Under load the writer is busy: queue behind it (group commit).
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            # The writer is idle. Take a full schedule point, counted: every task that entered
+            # `commit` in this scheduler tick is parked here too (trio runs a tick's tasks from
+            # a private list, so `tasks_runnable` alone cannot see them). A lone committer then
+            # commits inline (docs/architecture.md, "Group commit"): nothing else can run, so
+            # it stalls nobody and saves the two thread hand-offs, which cost about as much as
+            # the fsync itself on small VMs. Anything unusual (map full, I/O errors) falls back
+            # to the writer thread, which owns map growth and error classification; a failed
+            # inline attempt wrote nothing.
+            # Cancellation is checked once, before the batch is submitted; from here on the
+            # commit completes (the schedule point itself is shielded).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._entering += 1
             try:
-                [(_, result)] = self._try_group([(batch, task)])
-            except lmdb.Error:
-                pass
-            else:
-                self._inline_commits += 1
-                result.unwrap()
-                return
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            finally:
+                alone = self._entering == 1
+                self._entering -= 1
+            if (
+                alone
+                and not self._waiting
+                and self._open_reads == 0
+                and trio.lowlevel.current_statistics().tasks_runnable == 0
+            ):
+                try:
+                    [(_, result)] = self._try_group([(batch, task)])
+                except lmdb.Error:
+                    pass
+                else:
+                    self._inline_commits += 1
+                    result.unwrap()
+                    return
         self._waiting.add(task)
         self._queue.put((batch, task))
 
