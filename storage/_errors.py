@@ -47,7 +47,7 @@ class InjectedFault(StorageError):
     """A failure injected by `FaultyStore` in tests (an I/O error at a chosen commit)."""
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - a control-flow signal, like trio.Cancelled
+class SimulatedCrash(BaseException):
     """Raised by `FaultyStore` to simulate the process dying at a chosen commit.
 
     It is a `BaseException` so that no `except Exception` in user or runtime code can swallow it:
