@@ -1,23 +1,39 @@
 """Handler contexts, typed by capability.
 
-- `ServiceContext`: deterministic helpers only (stateless services).
-- `SharedContext`: reads the key's committed state from one snapshot; cannot write.
-- `ObjectContext`: reads and writes the key's state; writes are buffered and committed
-  atomically with the invocation's completion (its next durable point).
+- `ServiceContext`: journaled side effects (`run`), durable `sleep`, `send`, and the
+  deterministic helpers; no state (stateless services).
+- `SharedContext`: reads the key's committed state from one snapshot; cannot write or take
+  durable steps.
+- `ObjectContext`: everything a service context can do, plus reading and writing the key's
+  state. Writes are committed atomically with the invocation's next durable point.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import random as _random
 import uuid as _uuid
-from datetime import datetime
-from typing import Any, NoReturn
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, TypeVarTuple, overload
 
-from storage import Batch, Codec, Reader
+import trio
 
-from ._clock import WallClock
-from ._errors import ReadOnlyState, UsageError
+from storage import Codec, Reader
+
+from ._clock import WallClock, from_micros, to_micros
+from ._errors import ReadOnlyState, TerminalError, UsageError
+from ._journal import EntryKind
 from ._layout import MAX_STATE_NAME_BYTES, STATE, ActorId, InvocationId, prefix_end
+from ._records import Failure
+from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._execution import Execution
+
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 
 
 def _check_name(name: object) -> str:
@@ -33,24 +49,37 @@ def _check_name(name: object) -> str:
 class _Services:
     """What a context needs from its node (kept small and explicit)."""
 
-    __slots__ = ("clock", "codec", "reader")
+    __slots__ = ("clock", "codec", "reader", "sender")
 
-    def __init__(self, *, codec: Codec, reader: Reader, clock: WallClock) -> None:
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        reader: Reader,
+        clock: WallClock,
+        sender: Callable[..., Any] | None = None,
+    ) -> None:
         self.codec = codec
         self.reader = reader
         self.clock = clock
+        self.sender = sender
 
 
-class ServiceContext:
-    """The context of a stateless service handler."""
+class _BaseContext:
+    __slots__ = ("_exec", "_handler", "_invocation_id", "_rng", "_services")
 
-    __slots__ = ("_handler", "_invocation_id", "_rng", "_services")
-
-    def __init__(self, services: _Services, invocation_id: InvocationId, handler: str) -> None:
+    def __init__(
+        self,
+        services: _Services,
+        invocation_id: InvocationId,
+        handler: str,
+        execution: Execution | None = None,
+    ) -> None:
         self._services = services
         self._invocation_id = invocation_id
         self._handler = handler
         self._rng: _random.Random | None = None
+        self._exec = execution
 
     @property
     def invocation_id(self) -> str:
@@ -63,13 +92,14 @@ class ServiceContext:
 
     def _random(self) -> _random.Random:
         if self._rng is None:
-            # Seeded from the invocation id, so every attempt of an invocation draws the same
-            # sequence (the basis for replay in durable execution).
+            # Seeded from the invocation id, so every execution of an invocation draws the
+            # same sequence: deterministic on replay without journaling each draw.
             self._rng = _random.Random(int.from_bytes(self._invocation_id.raw, "big"))
         return self._rng
 
     def random(self) -> float:
-        """A float in [0, 1) from a generator seeded by the invocation id."""
+        """A float in [0, 1) from a generator seeded by the invocation id (the same sequence
+        on every execution of this invocation)."""
         return self._random().random()
 
     def uuid(self) -> _uuid.UUID:
@@ -77,30 +107,243 @@ class ServiceContext:
         return _uuid.UUID(int=self._random().getrandbits(128), version=4)
 
 
-class SharedContext(ServiceContext):
-    """The context of a shared handler: reads the committed state of its key.
-
-    All reads of one invocation come from one snapshot of the key's state, taken at the first
-    read, so a shared handler never sees a half-applied update.
-    """
-
-    __slots__ = ("_actor", "_snapshot")
+class _KeyedContext(_BaseContext):
+    __slots__ = ("_actor",)
 
     def __init__(
-        self, services: _Services, invocation_id: InvocationId, handler: str, actor: ActorId
+        self,
+        services: _Services,
+        invocation_id: InvocationId,
+        handler: str,
+        actor: ActorId,
+        execution: Execution | None = None,
     ) -> None:
-        super().__init__(services, invocation_id, handler)
+        super().__init__(services, invocation_id, handler, execution)
         self._actor = actor
-        self._snapshot: dict[str, bytes] | None = None
 
     @property
     def key(self) -> str:
         """The key of the actor this invocation runs on."""
         return self._actor.key
 
+
+class _DurableSteps(_BaseContext):
+    """Journaled operations, shared by service and exclusive contexts."""
+
+    __slots__ = ()
+
+    def _execution(self) -> Execution:
+        assert self._exec is not None, "context used outside its invocation"
+        return self._exec
+
+    def now(self) -> datetime:
+        """The node's durable time (aware UTC), journaled: a re-execution of this invocation
+        gets the same value at the same step."""
+        execution = self._execution()
+        entry = execution.match(EntryKind.NOW, "")
+        if entry is not None:
+            assert entry.value is not None
+            return from_micros(self._services.codec.decode(entry.value))
+        micros = to_micros(self._services.clock.now())
+        execution.append(EntryKind.NOW, "", value=self._services.codec.encode(micros))
+        return from_micros(micros)
+
+    async def run(
+        self,
+        name: str,
+        fn: Callable[[*Ts], Awaitable[R]] | Callable[[*Ts], R],
+        *args: *Ts,
+        retry: RetryPolicy | None = None,
+        non_retryable: tuple[type[BaseException], ...] = (),
+    ) -> R:
+        """Run a side effect once and journal its result.
+
+        The result is committed (with the state changes made so far) before this returns;
+        when the invocation is re-executed after a crash or a retry, the recorded result is
+        returned and `fn` is not called again. A crash after `fn` ran but before its result
+        was committed runs it again: make effects idempotent (key them by
+        ``(ctx.invocation_id, name)``).
+
+        Args:
+            name: a step name, unique within the handler; checked on replay.
+            fn: a function or async function; a sync one runs in a worker thread.
+            args: arguments for `fn` (not journaled; they are recomputed on replay).
+            retry: retry `fn` in place with this policy; after the last attempt the failure
+                is journaled and raised as `TerminalError`. Without it, an exception from `fn`
+                fails the whole attempt, which the invocation's retry policy retries (replaying
+                the steps before this one).
+            non_retryable: exception types that become a terminal failure at once.
+
+        Returns:
+            What `fn` returned (a decoded copy, as every replay will see it).
+
+        Raises:
+            TerminalError: `fn` raised one, or `retry` gave up (journaled).
+        """
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"ctx.run needs a non-empty step name, got {name!r}")
+        execution = self._execution()
+        codec = self._services.codec
+        entry = execution.match(EntryKind.RUN, name)
+        if entry is not None:
+            if entry.failure is not None:
+                failure = Failure.from_wire(entry.failure)
+                raise TerminalError(
+                    failure.message, code=failure.code, error_type=failure.error_type
+                )
+            assert entry.value is not None
+            value: R = codec.decode(entry.value)
+            return value
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if inspect.iscoroutinefunction(fn):
+                    result = await fn(*args)
+                else:
+                    result = await trio.to_thread.run_sync(functools.partial(fn, *args))
+                break
+            except TerminalError as exc:
+                await self._record_failure(
+                    name, Failure(error_type=exc.error_type, message=exc.message, code=exc.code)
+                )
+            except Exception as exc:
+                if retry is None and not isinstance(exc, non_retryable):
+                    raise
+                delay = None
+                if retry is not None and not isinstance(exc, non_retryable):
+                    delay = retry.next_delay(attempt)
+                if delay is None:
+                    await self._record_failure(
+                        name,
+                        Failure(
+                            error_type=type(exc).__name__,
+                            message=f"ctx.run {name!r} failed after {attempt} attempt(s): {exc}",
+                            code=500,
+                        ),
+                    )
+                await trio.sleep(delay.total_seconds())
+        encoded = codec.encode(result)
+        execution.append(EntryKind.RUN, name, value=encoded)
+        await execution.durable_point()
+        decoded: R = codec.decode(encoded)
+        return decoded
+
+    async def _record_failure(self, name: str, failure: Failure) -> NoReturn:
+        execution = self._execution()
+        execution.append(EntryKind.RUN, name, failure=failure.to_wire())
+        await execution.durable_point()
+        raise TerminalError(failure.message, code=failure.code, error_type=failure.error_type)
+
+    async def sleep(self, duration: timedelta) -> None:
+        """Sleep durably: the wake-up time is journaled, so after a restart the invocation
+        resumes and sleeps only what is left. Time is virtual under trio's `MockClock`."""
+        if duration < timedelta(0):
+            raise UsageError(f"ctx.sleep needs a non-negative duration, got {duration}")
+        await self._sleep_until_us(None, duration)
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Sleep durably until `when` (an aware datetime)."""
+        if when.tzinfo is None:
+            raise UsageError("ctx.sleep_until needs an aware datetime (e.g. with tzinfo=UTC)")
+        await self._sleep_until_us(to_micros(when), None)
+
+    async def _sleep_until_us(self, wake: int | None, duration: timedelta | None) -> None:
+        execution = self._execution()
+        codec = self._services.codec
+        entry = execution.match(EntryKind.SLEEP, "")
+        if entry is not None:
+            assert entry.value is not None
+            wake = codec.decode(entry.value)
+        else:
+            if wake is None:
+                assert duration is not None
+                wake = to_micros(self._services.clock.now() + duration)
+            execution.append(EntryKind.SLEEP, "", value=codec.encode(wake))
+            await execution.durable_point()
+        assert wake is not None
+        remaining = (wake - to_micros(self._services.clock.now())) / 1e6
+        if remaining > 0:
+            invocation = execution.invocation
+            with trio.CancelScope() as invocation.scope:
+                await trio.sleep(remaining)
+            invocation.scope = None
+            if invocation.kill_requested:
+                from ._execution import Killed
+
+                raise Killed
+
+    @overload
+    def send(
+        self,
+        handler: Callable[[Any, ServiceContext, *Ts], Awaitable[Any]],
+        /,
+        *args: *Ts,
+    ) -> str: ...
+    @overload
+    def send(
+        self,
+        handler: Callable[[Any, _AnyKeyedContext, *Ts], Awaitable[Any]],
+        key: str,
+        /,
+        *args: *Ts,
+    ) -> str: ...
+    def send(self, handler: Callable[..., Awaitable[Any]], /, *args: Any) -> str:  # type: ignore[misc]
+        """Send a one-way message to another actor (or service): durable and exactly once.
+
+        The message is enqueued in the same transaction as this invocation's next durable
+        point (or its completion), so it is sent exactly once however often this invocation
+        is re-executed.
+
+        Returns:
+            The id of the invocation the message creates.
+
+        Raises:
+            UnknownHandler, InvalidKey, InvalidArguments, UnsupportedType, PayloadTooLarge.
+        """
+        execution = self._execution()
+        assert self._services.sender is not None
+        target = self._services.sender(handler, args)
+        name = target.hdef.qualified_name
+        entry = execution.match(EntryKind.SEND, name)
+        if entry is not None:
+            assert entry.value is not None
+            sent_id: str = self._services.codec.decode(entry.value)
+            return sent_id
+        execution.append(EntryKind.SEND, name, value=self._services.codec.encode(str(target.id)))
+        execution.outbox.append(target)
+        return str(target.id)
+
+
+class ServiceContext(_DurableSteps):
+    """The context of a stateless service handler."""
+
+    __slots__ = ()
+
+
+class SharedContext(_KeyedContext):
+    """The context of a shared handler: reads the committed state of its key.
+
+    All reads of one invocation come from one snapshot of the key's state, taken at the first
+    read, so a shared handler never sees a half-applied update.
+    """
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(
+        self,
+        services: _Services,
+        invocation_id: InvocationId,
+        handler: str,
+        actor: ActorId,
+        execution: Execution | None = None,
+    ) -> None:
+        super().__init__(services, invocation_id, handler, actor, execution)
+        self._snapshot: dict[str, bytes] | None = None
+
     def _committed(self) -> dict[str, bytes]:
         if self._snapshot is None:
-            prefix = self._actor.prefix + b""
+            prefix = self._actor.prefix
             n = len(prefix)
             rows = self._services.reader.scan(STATE, start=prefix, stop=prefix_end(prefix))
             self._snapshot = {k[n:].decode(): v for k, v in rows}
@@ -124,50 +367,47 @@ class SharedContext(ServiceContext):
                 f"ctx.{name}() is not available in shared handler {self._handler}: shared"
                 " handlers are read-only. Make the handler @actors.exclusive to change state"
             )
+        if name in ("run", "sleep", "sleep_until", "send"):
+            raise ReadOnlyState(
+                f"ctx.{name}() is not available in shared handler {self._handler}: shared"
+                " handlers take no durable steps. Use an @actors.exclusive handler or a service"
+            )
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
-class ObjectContext(SharedContext):
-    """The context of an exclusive handler: reads and writes its key's state.
+class ObjectContext(_DurableSteps, SharedContext):
+    """The context of an exclusive handler: its key's state, plus durable steps.
 
-    Writes are buffered in memory and committed atomically with the invocation's completion;
-    shared handlers see them only after that commit.
+    Writes are buffered and committed atomically with the invocation's next durable point
+    (a `run`, a `sleep`, or its completion); shared handlers see them only after that commit.
+    Reads see this invocation's own writes; on re-execution they see exactly what the first
+    execution saw.
     """
 
-    __slots__ = ("_cleared", "_writes")
-
-    def __init__(
-        self, services: _Services, invocation_id: InvocationId, handler: str, actor: ActorId
-    ) -> None:
-        super().__init__(services, invocation_id, handler, actor)
-        self._writes: dict[str, bytes | None] = {}
-        self._cleared = False
+    __slots__ = ()
 
     def get(self, name: str, default: Any = None) -> Any:
         """The value of `name` as this handler last set it, or as committed, else `default`."""
         _check_name(name)
-        if name in self._writes:
-            raw = self._writes[name]
-        elif self._cleared:
+        execution = self._execution()
+        if name in execution.writes:
+            raw = execution.writes[name]
+        elif execution.cleared:
             raw = None
         else:
-            raw = self._services.reader.get(STATE, self._actor.state_key(name))
+            raw = execution.committed_value(name)
         return default if raw is None else self._services.codec.decode(raw)
 
     def keys(self) -> list[str]:
         """The names with a value (committed or set by this handler), sorted."""
-        names = set() if self._cleared else set(self._committed_names())
-        for name, raw in self._writes.items():
+        execution = self._execution()
+        names = set() if execution.cleared else execution.committed_names()
+        for name, raw in execution.writes.items():
             if raw is None:
                 names.discard(name)
             else:
                 names.add(name)
         return sorted(names)
-
-    def _committed_names(self) -> list[str]:
-        prefix = self._actor.prefix
-        rows = self._services.reader.scan(STATE, start=prefix, stop=prefix_end(prefix))
-        return [k[len(prefix) :].decode() for k, _ in rows]
 
     def set(self, name: str, value: Any) -> None:
         """Store `value` under `name` (encoded now, so a bad value fails right here).
@@ -177,26 +417,22 @@ class ObjectContext(SharedContext):
             PayloadTooLarge: the encoded value exceeds the node's value size limit.
             UsageError: the name is not a non-empty str of at most 128 bytes.
         """
-        self._writes[_check_name(name)] = self._services.codec.encode(value)
+        self._execution().writes[_check_name(name)] = self._services.codec.encode(value)
 
     def clear(self, name: str) -> None:
         """Remove the value stored under `name` (no error if there is none)."""
-        self._writes[_check_name(name)] = None
+        self._execution().writes[_check_name(name)] = None
 
     def clear_all(self) -> None:
         """Remove every value of this key's state."""
-        self._writes.clear()
-        self._cleared = True
+        execution = self._execution()
+        execution.writes.clear()
+        execution.cleared = True
 
-    def _write_state(self, batch: Batch) -> None:
-        """Add the buffered writes to `batch` (runtime use, at a durable point)."""
-        if self._cleared:
-            for name in self._committed_names():
-                if name not in self._writes:
-                    batch.delete(STATE, self._actor.state_key(name))
-        for name, raw in self._writes.items():
-            key = self._actor.state_key(name)
-            if raw is None:
-                batch.delete(STATE, key)
-            else:
-                batch.put(STATE, key, raw)
+
+class _AnyKeyedContext(ObjectContext):
+    """Never instantiated: the context type that fits every keyed handler in the typed
+    `send`/`call` overloads (exclusive handlers take `ObjectContext`, shared ones
+    `SharedContext`)."""
+
+    __slots__ = ()

@@ -89,6 +89,12 @@ class InvocationTimeout(ActorError):
     failure of that attempt)."""
 
 
+class NonDeterministicHandler(ActorError):
+    """A re-executed handler took a different step than its journal recorded (another step
+    name or kind at the same position). The invocation is paused; the message names the
+    handler, the journal index, and both steps."""
+
+
 class CallAbandoned(ActorError):
     """The task that was running this call was cancelled before the invocation became
     durable, so it did not take effect. Retry it (with the same idempotency key)."""

@@ -32,7 +32,13 @@ from storage import (
 )
 
 from ._clock import TrioWallClock, WallClock, to_micros
-from ._context import ObjectContext, ServiceContext, SharedContext, _Services
+from ._context import (
+    ObjectContext,
+    ServiceContext,
+    SharedContext,
+    _AnyKeyedContext,
+    _Services,
+)
 from ._definitions import ActorKind, HandlerKind
 from ._errors import (
     CallAbandoned,
@@ -41,11 +47,13 @@ from ._errors import (
     InvocationPaused,
     InvocationTimeout,
     NodeClosed,
+    NonDeterministicHandler,
     TerminalError,
     UnknownHandler,
     UnknownInvocation,
     UsageError,
 )
+from ._execution import Diverged, Execution, Killed, Replay
 from ._layout import (
     EXPIRY,
     IDEMPOTENCY,
@@ -69,14 +77,10 @@ Ts = TypeVarTuple("Ts")
 
 _log = logging.getLogger("actors")
 
+_REPLAY = InvocationKilled("replay")  # a marker value, never raised
 _SWEEP_BATCH = 1000
 _OPENS = b"opens"
 _SWEEP_IDLE = timedelta(minutes=10)
-
-
-class _KeyedContext(ObjectContext):
-    """Never instantiated: the context type that fits every keyed handler in `Node.call`'s
-    overloads (exclusive handlers take `ObjectContext`, shared ones `SharedContext`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -270,7 +274,9 @@ class Node:
         self._clock = clock
         self._nursery = nursery
         self._rng = random.Random(options.seed)  # reseeded by `_start` with the open count
-        self._services = _Services(codec=codec, reader=store, clock=clock)
+        self._services = _Services(
+            codec=codec, reader=store, clock=clock, sender=self._prepare_send
+        )
         fast_now = getattr(clock, "now_micros", None)
         self._now_us: Callable[[], int] = (
             fast_now if callable(fast_now) else (lambda: to_micros(clock.now()))
@@ -304,7 +310,7 @@ class Node:
     @overload
     async def call(
         self,
-        handler: Callable[[Any, _KeyedContext, *Ts], Awaitable[R]],
+        handler: Callable[[Any, _AnyKeyedContext, *Ts], Awaitable[R]],
         key: str,
         /,
         *args: *Ts,
@@ -358,7 +364,7 @@ class Node:
     @overload
     async def send(
         self,
-        handler: Callable[[Any, _KeyedContext, *Ts], Awaitable[Any]],
+        handler: Callable[[Any, _AnyKeyedContext, *Ts], Awaitable[Any]],
         key: str,
         /,
         *args: *Ts,
@@ -543,6 +549,41 @@ class Node:
         Returns the invocation and whether it is new (False: an earlier one with the same
         idempotency key, which the caller attaches to).
         """
+        inv = self._prepare(handler, args, idempotency_key)
+        idem_key = inv.idempotency_table_key
+        if idem_key is not None:
+            existing = self._find_idempotent(idem_key)
+            if existing is not None:
+                return existing, False
+        if durable:
+            try:
+                await self._make_durable(inv)
+            except BatchConflict:
+                # Another admission with this idempotency key committed first: return it.
+                if idem_key is None:
+                    raise
+                existing = self._find_idempotent(idem_key)
+                if existing is None:
+                    raise
+                return existing, False
+        if idem_key is not None:
+            self._by_idempotency[idem_key] = inv
+        return inv, True
+
+    def _prepare_send(
+        self, handler: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
+    ) -> _Invocation:
+        """A message sent by a handler (`ctx.send`): validated now, enqueued at the sender's
+        next durable point."""
+        return self._prepare(handler, args, None)
+
+    def _prepare(
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        idempotency_key: str | None,
+    ) -> _Invocation:
+        """Validate a request and build its invocation (nothing is written)."""
         if self._closed:
             raise NodeClosed("the node is closed; open a new one with actors.open_node")
         hdef = self._registry.handler_for(handler)
@@ -560,10 +601,7 @@ class Node:
         encoded_args = self._codec.encode(list(args))
         if idempotency_key is not None:
             self._check_idempotency_key(idempotency_key)
-            existing = self._find_idempotent(actor.idempotency_key(hdef.name, idempotency_key))
-            if existing is not None:
-                return existing, False
-        inv = _Invocation(
+        return _Invocation(
             id=InvocationId.new(actor.placement, self._rng.randbytes(12)),
             actor=actor,
             hdef=hdef,
@@ -571,20 +609,6 @@ class Node:
             created_at=self._now_us(),
             idempotency_key=idempotency_key,
         )
-        idem_key = inv.idempotency_table_key
-        if durable:
-            try:
-                await self._make_durable(inv)
-            except BatchConflict:
-                # Another admission with this idempotency key committed first: return it.
-                assert idem_key is not None
-                existing = self._find_idempotent(idem_key)
-                if existing is None:
-                    raise
-                return existing, False
-        if idem_key is not None:
-            self._by_idempotency[idem_key] = inv
-        return inv, True
 
     @staticmethod
     def _check_idempotency_key(key: object) -> None:
@@ -618,23 +642,61 @@ class Node:
 
     async def _make_durable(self, inv: _Invocation) -> None:
         """Commit the inbox entry and record of `inv` (its first durable point)."""
-        seq = self._next_seq
-        self._next_seq += 1
-        inv.inbox_seq = seq
         batch = self._batch()
-        batch.put(INBOX, inv.actor.inbox_key(seq), inv.id.raw)
+        self.durable_rows(inv, batch)
+        await self.commit_point(inv, batch, [])
+
+    # ----------------------------------------------------------------------------- engine
+    # (what an `Execution` needs from its node; see actors/_execution.py)
+
+    def new_batch(self) -> Batch:
+        """An empty batch with this node's size limits."""
+        return self._batch()
+
+    def now_us(self) -> int:
+        """Durable time now, in µs since the epoch."""
+        return self._now_us()
+
+    def durable_rows(self, invocation: Any, batch: Batch) -> None:
+        """The inbox entry and record that make `invocation` durable (committed by the
+        caller; `commit_point` marks it durable once the commit lands)."""
+        inv: _Invocation = invocation
+        if inv.inbox_seq is None:
+            inv.inbox_seq = self._next_seq
+            self._next_seq += 1
+        batch.put(INBOX, inv.actor.inbox_key(inv.inbox_seq), inv.id.raw)
         batch.require(INVOCATIONS, inv.id.raw, None)  # ids are random; never overwrite one
         batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
         idem_key = inv.idempotency_table_key
         if idem_key is not None:
             batch.require(IDEMPOTENCY, idem_key, None)
             batch.put(IDEMPOTENCY, idem_key, inv.id.raw)
+
+    def outbox_rows(self, targets: list[Any], batch: Batch) -> None:
+        """Enqueue messages sent by a handler: locally, straight into the targets' inboxes in
+        the sender's transaction (exactly once)."""
+        for target in targets:
+            self.durable_rows(target, batch)
+
+    async def commit_point(self, invocation: Any, batch: Batch, sent: list[Any]) -> None:
+        """Commit a durable point; then `invocation` is durable and `sent` are dispatched."""
+        inv: _Invocation = invocation
         try:
             await self._store.commit(batch)
         except BaseException:
-            inv.inbox_seq = None
+            if not inv.durable:
+                inv.inbox_seq = None
+            for target in sent:
+                target.inbox_seq = None
             raise
         inv.durable = True
+        self._deliver(sent)
+
+    def _deliver(self, sent: list[Any]) -> None:
+        for target in sent:
+            target.durable = True
+            if not self._closed:
+                self._dispatch(target)
 
     def _batch(self) -> Batch:
         return Batch(max_value_size=self._options.max_value_size + 4096)
@@ -779,6 +841,13 @@ class Node:
             ctx, result, failure, error = await self._attempt(inv, scoped=not inline)
             if inv.killed():
                 continue
+            if error is _REPLAY:
+                inv.attempts -= 1  # always-replay mode: not a failure, just re-execute
+                continue
+            if isinstance(error, Diverged):
+                # Re-executing cannot help: pause for an operator (or a compatible deploy).
+                await self._failed_attempt(inv, NonDeterministicHandler(str(error)), None)
+                return
             if error is None:
                 try:
                     await self._complete(inv, ctx, result, failure)
@@ -796,7 +865,7 @@ class Node:
 
     async def _attempt(
         self, inv: _Invocation, *, scoped: bool
-    ) -> tuple[ServiceContext, bytes | None, Failure | None, BaseException | None]:
+    ) -> tuple[ServiceContext | SharedContext, bytes | None, Failure | None, BaseException | None]:
         """One attempt: returns (ctx, encoded result, terminal failure, retryable error).
 
         A background attempt runs in a cancel scope that `kill` (and `attempt_timeout`) can
@@ -805,13 +874,27 @@ class Node:
         caller's own cancel scope bounds it.
         """
         hdef = inv.hdef
-        ctx: ServiceContext
-        if hdef.kind is HandlerKind.EXCLUSIVE:
-            ctx = ObjectContext(self._services, inv.id, hdef.qualified_name, inv.actor)
-        elif hdef.kind is HandlerKind.SHARED:
+        ctx: ServiceContext | SharedContext
+        if hdef.kind is HandlerKind.SHARED:
             ctx = SharedContext(self._services, inv.id, hdef.qualified_name, inv.actor)
         else:
-            ctx = ServiceContext(self._services, inv.id, hdef.qualified_name)
+            keyed = hdef.kind is HandlerKind.EXCLUSIVE
+            execution = Execution.load(
+                engine=self,
+                invocation=inv,
+                inv_id=inv.id,
+                handler=hdef.qualified_name,
+                reader=self._store,
+                actor=inv.actor if keyed else None,
+                durable=inv.durable,
+                always_replay=self._options.always_replay,
+            )
+            if keyed:
+                ctx = ObjectContext(
+                    self._services, inv.id, hdef.qualified_name, inv.actor, execution
+                )
+            else:
+                ctx = ServiceContext(self._services, inv.id, hdef.qualified_name, execution)
         timeout = self._options.attempt_timeout
         try:
             if not scoped and timeout is None:
@@ -834,10 +917,16 @@ class Node:
             return ctx, None, _terminal_failure(exc), None
         except Exception as exc:  # noqa: BLE001 - the one boundary that classifies user errors
             return ctx, None, None, exc
+        except Diverged as exc:
+            return ctx, None, None, exc
+        except Replay:
+            return ctx, None, None, _REPLAY
+        except Killed:
+            return ctx, None, None, InvocationKilled("killed")
         finally:
             inv.scope = None
 
-    async def _run_handler(self, inv: _Invocation, ctx: ServiceContext) -> bytes:
+    async def _run_handler(self, inv: _Invocation, ctx: ServiceContext | SharedContext) -> bytes:
         hdef = inv.hdef
         value = await hdef.function(hdef.actor.instance, ctx, *self._codec.decode(inv.args))
         return self._codec.encode(value)
@@ -886,18 +975,26 @@ class Node:
     async def _complete(
         self,
         inv: _Invocation,
-        ctx: ServiceContext,
+        ctx: ServiceContext | SharedContext,
         result: bytes | None,
         failure: Failure | None,
     ) -> None:
         """Commit the outcome with the state changes: the invocation's one durable commit."""
         batch = self._batch()
-        if isinstance(ctx, ObjectContext):
-            ctx._write_state(batch)
+        sent: list[Any] = []
+        execution = ctx._exec
+        if execution is not None:
+            sent = execution.finish_rows(batch)
         self._retire(batch, inv, InvocationStatus.COMPLETED, result=result, failure=failure)
         if batch:
-            await self._store.commit(batch)
+            try:
+                await self._store.commit(batch)
+            except BaseException:
+                for target in sent:
+                    target.inbox_seq = None
+                raise
         self._forget(inv)
+        self._deliver(sent)
 
     def _retire(
         self,

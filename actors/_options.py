@@ -33,6 +33,9 @@ class NodeOptions:
         lmdb: storage options (map size, growth cap, readers).
         clock: durable time source (default: wall time at start plus elapsed trio time).
         seed: seed for invocation ids (default: random). Set it for reproducible tests.
+        always_replay: a test switch: after every durable point, abandon the attempt and
+            re-execute the handler from its journal. Handlers that are deterministic behave
+            the same; a suite that passes in this mode has its replay paths exercised.
     """
 
     retry_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -45,3 +48,4 @@ class NodeOptions:
     lmdb: LmdbOptions = attrs.field(factory=LmdbOptions)
     clock: WallClock | None = None
     seed: int | None = None
+    always_replay: bool = False

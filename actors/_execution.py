@@ -1,0 +1,248 @@
+"""One attempt of a journaled invocation: replay cursor, state view and durable points.
+
+A durable point commits, in one transaction: the journal entries made since the last one,
+every state write of this invocation so far (and the before-images that let a re-execution read
+exactly what the first execution read), the messages it sent, and, if the invocation was not
+durable yet, its inbox entry and record. The handler continues only after the commit.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Protocol
+
+from storage import Batch, Codec, Reader
+
+from ._journal import Divergence, Entry, EntryKind, Journal
+from ._layout import JOURNAL, STATE, ActorId, InvocationId, prefix_end
+
+IMAGES_INDEX = 0xFFFFFFFF
+"""The journal slot that holds the invocation's state before-images (sorts after entries)."""
+
+
+def entry_key(invocation: InvocationId, index: int) -> bytes:
+    """The `journal` table key of one entry of an invocation."""
+    return invocation.raw + struct.pack(">I", index)
+
+
+class Diverged(BaseException):
+    """A re-execution diverged from the journal. A `BaseException` so handler code cannot
+    swallow it; the runtime pauses the invocation."""
+
+    def __init__(self, divergence: Divergence) -> None:
+        super().__init__(divergence.describe())
+        self.divergence = divergence
+
+
+class Replay(BaseException):
+    """Always-replay test mode: abandon this attempt after a durable point and re-execute it
+    from the journal (not counted as a failed attempt)."""
+
+
+class Killed(BaseException):
+    """An operator killed the invocation; raised at its next durable point."""
+
+
+class Engine(Protocol):
+    """What an execution needs from its node."""
+
+    @property
+    def codec(self) -> Codec: ...
+
+    def new_batch(self) -> Batch: ...
+
+    def durable_rows(self, invocation: Any, batch: Batch) -> None:
+        """Add the rows that make a not yet durable invocation durable (inbox + record)."""
+        ...
+
+    def outbox_rows(self, targets: list[Any], batch: Batch) -> None:
+        """Add the rows that enqueue messages sent by this invocation."""
+        ...
+
+    async def commit_point(self, invocation: Any, batch: Batch, sent: list[Any]) -> None:
+        """Commit a durable point's batch, then deliver what it sent."""
+        ...
+
+    def now_us(self) -> int: ...
+
+
+class Execution:
+    """The journal, state overlay and outbox of one attempt of one invocation."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        invocation: Any,
+        handler: str,
+        reader: Reader,
+        actor: ActorId | None,
+        recorded: list[Entry],
+        images: dict[str, bytes | None],
+        always_replay: bool,
+    ) -> None:
+        self.engine = engine
+        self.invocation = invocation
+        self.journal = Journal(handler, recorded)
+        self.reader = reader
+        self.actor = actor
+        self.images = images
+        self.images_written = dict(images)
+        self.writes: dict[str, bytes | None] = {}
+        self.cleared = False
+        self.outbox: list[Any] = []
+        self.always_replay = always_replay
+        self.diverged: Diverged | None = None
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        engine: Engine,
+        invocation: Any,
+        inv_id: InvocationId,
+        handler: str,
+        reader: Reader,
+        actor: ActorId | None,
+        durable: bool,
+        always_replay: bool,
+    ) -> Execution:
+        """An execution with the committed journal of `inv_id` (none if not durable yet)."""
+        recorded: list[Entry] = []
+        images: dict[str, bytes | None] = {}
+        if durable:
+            codec = engine.codec
+            start = inv_id.raw
+            for key, raw in reader.scan(JOURNAL, start=start, stop=prefix_end(start)):
+                (index,) = struct.unpack(">I", key[len(start) :])
+                if index == IMAGES_INDEX:
+                    images = dict(codec.decode(raw))
+                else:
+                    recorded.append(Entry.from_wire(index, codec.decode(raw)))
+        return cls(
+            engine=engine,
+            invocation=invocation,
+            handler=handler,
+            reader=reader,
+            actor=actor,
+            recorded=recorded,
+            images=images,
+            always_replay=always_replay,
+        )
+
+    # ------------------------------------------------------------------ journal
+
+    def match(self, kind: EntryKind, name: str) -> Entry | None:
+        """The recorded entry for this operation (replay), or None if it is new.
+
+        Raises:
+            Diverged: the operation differs from the one recorded at this index.
+        """
+        if self.diverged is not None:
+            raise self.diverged
+        found = self.journal.match(kind, name)
+        if isinstance(found, Divergence):
+            self.diverged = Diverged(found)
+            raise self.diverged
+        return found
+
+    def append(self, kind: EntryKind, name: str, **fields: Any) -> Entry:
+        """Record a new entry, committed with the next durable point."""
+        return self.journal.append(kind, name, **fields)
+
+    # ------------------------------------------------------------------ state view
+
+    def committed_value(self, name: str) -> bytes | None:
+        """What the first execution read for `name`: its before-image if this invocation
+        already committed a write of it, else the stored value."""
+        if name in self.images:
+            return self.images[name]
+        assert self.actor is not None
+        return self.reader.get(STATE, self.actor.state_key(name))
+
+    def committed_names(self) -> set[str]:
+        assert self.actor is not None
+        prefix = self.actor.prefix
+        rows = self.reader.scan(STATE, start=prefix, stop=prefix_end(prefix))
+        names = {k[len(prefix) :].decode() for k, _ in rows}
+        for name, image in self.images.items():
+            if image is None:
+                names.discard(name)
+            else:
+                names.add(name)
+        return names
+
+    def state_rows(self, batch: Batch) -> None:
+        """Add every state write of this invocation so far, and new before-images."""
+        if self.actor is None:
+            return
+        actor = self.actor
+        if self.cleared:
+            for name in self.committed_names():
+                if name not in self.writes:
+                    self._image(name)
+                    batch.delete(STATE, actor.state_key(name))
+        for name, raw in self.writes.items():
+            self._image(name)
+            key = actor.state_key(name)
+            if raw is None:
+                batch.delete(STATE, key)
+            else:
+                batch.put(STATE, key, raw)
+
+    def _image(self, name: str) -> None:
+        if name not in self.images:
+            assert self.actor is not None
+            self.images[name] = self.reader.get(STATE, self.actor.state_key(name))
+
+    # ------------------------------------------------------------------ durable points
+
+    async def durable_point(self) -> None:
+        """Commit what this attempt did since the last durable point, then continue.
+
+        Raises:
+            Killed: an operator killed the invocation meanwhile.
+            Replay: always-replay test mode, after the commit.
+        """
+        if self.invocation.kill_requested:
+            raise Killed
+        engine = self.engine
+        batch = engine.new_batch()
+        pending = self.journal.take_pending()
+        self.journal_rows(batch, pending)
+        self.state_rows(batch)
+        if self.images != self.images_written:
+            batch.put(
+                JOURNAL,
+                entry_key(self.invocation.id, IMAGES_INDEX),
+                engine.codec.encode(self.images),
+            )
+            self.images_written = dict(self.images)
+        if not self.invocation.durable:
+            engine.durable_rows(self.invocation, batch)
+        sent, self.outbox = self.outbox, []
+        engine.outbox_rows(sent, batch)
+        await engine.commit_point(self.invocation, batch, sent)
+        self.journal.committed(pending)
+        if self.always_replay:
+            raise Replay
+
+    def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
+        codec = self.engine.codec
+        for entry in entries:
+            batch.put(
+                JOURNAL, entry_key(self.invocation.id, entry.index), codec.encode(entry.to_wire())
+            )
+
+    def finish_rows(self, batch: Batch) -> list[Any]:
+        """At completion: state writes, sent messages, and the journal's deletion. Returns
+        the messages to deliver once the batch is committed."""
+        self.state_rows(batch)
+        sent, self.outbox = self.outbox, []
+        self.engine.outbox_rows(sent, batch)
+        inv_id = self.invocation.id
+        for index in range(self.journal.committed_length):
+            batch.delete(JOURNAL, entry_key(inv_id, index))
+        if self.images_written:
+            batch.delete(JOURNAL, entry_key(inv_id, IMAGES_INDEX))
+        return sent

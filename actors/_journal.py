@@ -1,0 +1,167 @@
+"""The journal of one invocation and its replay rules (a sans-IO core).
+
+Every context operation that must give the same answer when the handler is re-executed
+(`ctx.run`, `ctx.sleep`, `ctx.now`, `ctx.send`) is an entry ``(index, kind, name, result)``.
+On re-execution each operation is matched against the entry at its index: a recorded entry
+returns its result without doing anything; a different kind or name at that index is a
+divergence. Entries made since the last durable point are *pending*: they are committed
+together with the next durable point (or the invocation's completion), never alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+ENTRY_VERSION = 1
+
+
+class EntryKind(enum.Enum):
+    """What a journal entry records."""
+
+    RUN = "run"
+    """The result (or terminal failure) of a `ctx.run` side effect."""
+    SLEEP = "sleep"
+    """The wake-up time (µs since the epoch) of a durable `ctx.sleep`."""
+    NOW = "now"
+    """The durable time `ctx.now()` returned (µs since the epoch)."""
+    SEND = "send"
+    """A one-way message to another actor (the id of the invocation it created)."""
+
+
+@attrs.frozen(kw_only=True)
+class Entry:
+    """One journal entry. `value` is codec-encoded; `failure` is a terminal failure row."""
+
+    index: int
+    kind: EntryKind
+    name: str
+    value: bytes | None = None
+    failure: list[Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The stored form."""
+        return {
+            "v": ENTRY_VERSION,
+            "kind": self.kind.value,
+            "name": self.name,
+            "value": self.value,
+            "failure": self.failure,
+        }
+
+    @classmethod
+    def from_wire(cls, index: int, row: dict[str, Any]) -> Entry:
+        """Inverse of `to_wire`."""
+        if row.get("v") != ENTRY_VERSION:
+            raise ValueError(f"unknown journal entry version {row.get('v')!r}")
+        return cls(
+            index=index,
+            kind=EntryKind(row["kind"]),
+            name=row["name"],
+            value=row["value"],
+            failure=row["failure"],
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Divergence:
+    """What a non-deterministic re-execution did differently from the recorded one."""
+
+    handler: str
+    index: int
+    expected: tuple[EntryKind, str]
+    """What the re-execution asked for at `index`."""
+    recorded: tuple[EntryKind, str] | None
+    """What the journal holds there (None: the journal is shorter, which cannot diverge)."""
+
+    def describe(self) -> str:
+        """A message naming the handler, the index, and both sides."""
+        exp_kind, exp_name = self.expected
+        rec = (
+            "nothing" if self.recorded is None else f"{self.recorded[0].value} {self.recorded[1]!r}"
+        )
+        return (
+            f"non-deterministic handler {self.handler}: at journal entry {self.index} the"
+            f" re-execution asked for {exp_kind.value} {exp_name!r} but the journal recorded"
+            f" {rec}. Handler code must take the same steps in the same order on every"
+            " execution; deploy code that is compatible with running invocations, or kill them"
+        )
+
+
+class Journal:
+    """The replay cursor of one invocation attempt.
+
+    Args:
+        handler: ``Type.handler``, for messages.
+        recorded: the committed entries, in index order (empty for a first execution).
+    """
+
+    def __init__(self, handler: str, recorded: list[Entry]) -> None:
+        for position, entry in enumerate(recorded):
+            if entry.index != position:
+                raise ValueError(f"journal of {handler} has a gap at entry {position}")
+        self._handler = handler
+        self._recorded = recorded
+        self._pending: list[Entry] = []
+        self._cursor = 0
+
+    @property
+    def replaying(self) -> bool:
+        """True while the handler is still re-executing recorded steps."""
+        return self._cursor < len(self._recorded)
+
+    @property
+    def length(self) -> int:
+        """Entries recorded or pending (the index of the next new entry)."""
+        return len(self._recorded) + len(self._pending)
+
+    @property
+    def committed_length(self) -> int:
+        """Entries known to be committed."""
+        return len(self._recorded)
+
+    def match(self, kind: EntryKind, name: str) -> Entry | Divergence | None:
+        """The next operation of the handler: its recorded entry (replay), a `Divergence`, or
+        None when it is new and must be executed."""
+        if self._cursor < len(self._recorded):
+            entry = self._recorded[self._cursor]
+            if entry.kind is not kind or entry.name != name:
+                return Divergence(
+                    handler=self._handler,
+                    index=self._cursor,
+                    expected=(kind, name),
+                    recorded=(entry.kind, entry.name),
+                )
+            self._cursor += 1
+            return entry
+        return None
+
+    def append(
+        self,
+        kind: EntryKind,
+        name: str,
+        *,
+        value: bytes | None = None,
+        failure: list[Any] | None = None,
+    ) -> Entry:
+        """Record a new entry (pending until `committed` is called)."""
+        if self.replaying:
+            raise RuntimeError("cannot append while recorded entries are still being replayed")
+        entry = Entry(index=self.length, kind=kind, name=name, value=value, failure=failure)
+        self._pending.append(entry)
+        return entry
+
+    def take_pending(self) -> list[Entry]:
+        """The entries to commit at this durable point."""
+        return list(self._pending)
+
+    def committed(self, entries: list[Entry]) -> None:
+        """`entries` (from `take_pending`) are durable now."""
+        count = len(entries)
+        if self._pending[:count] != entries:
+            raise RuntimeError("committed entries are not the pending ones")
+        self._recorded.extend(entries)
+        del self._pending[:count]
+        self._cursor = len(self._recorded)
