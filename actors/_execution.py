@@ -146,6 +146,19 @@ class Execution:
             raise self.diverged
         return found
 
+    def check_complete(self) -> None:
+        """At the handler's return.
+
+        Raises:
+            Diverged: recorded steps were skipped by this execution.
+        """
+        if self.diverged is not None:
+            raise self.diverged
+        found = self.journal.unreplayed()
+        if found is not None:
+            self.diverged = Diverged(found)
+            raise self.diverged
+
     def append(self, kind: EntryKind, name: str, **fields: Any) -> Entry:
         """Record a new entry, committed with the next durable point."""
         return self.journal.append(kind, name, **fields)

@@ -71,22 +71,26 @@ class Divergence:
 
     handler: str
     index: int
-    expected: tuple[EntryKind, str]
-    """What the re-execution asked for at `index`."""
+    expected: tuple[EntryKind, str] | None
+    """What the re-execution asked for at `index` (None: it returned instead)."""
     recorded: tuple[EntryKind, str] | None
     """What the journal holds there (None: the journal is shorter, which cannot diverge)."""
 
     def describe(self) -> str:
         """A message naming the handler, the index, and both sides."""
-        exp_kind, exp_name = self.expected
-        rec = (
-            "nothing" if self.recorded is None else f"{self.recorded[0].value} {self.recorded[1]!r}"
-        )
+        if self.expected is None:
+            asked = "to return"
+        else:
+            asked = f"for {self.expected[0].value} {self.expected[1]!r}"
+        if self.recorded is None:
+            recorded = "nothing"
+        else:
+            recorded = f"{self.recorded[0].value} {self.recorded[1]!r}"
         return (
             f"non-deterministic handler {self.handler}: at journal entry {self.index} the"
-            f" re-execution asked for {exp_kind.value} {exp_name!r} but the journal recorded"
-            f" {rec}. Handler code must take the same steps in the same order on every"
-            " execution; deploy code that is compatible with running invocations, or kill them"
+            f" re-execution asked {asked} but the journal recorded {recorded}. Handler code"
+            " must take the same steps in the same order on every execution; deploy code that"
+            " is compatible with running invocations, or kill them"
         )
 
 
@@ -137,6 +141,18 @@ class Journal:
             self._cursor += 1
             return entry
         return None
+
+    def unreplayed(self) -> Divergence | None:
+        """At the handler's return: a divergence if recorded steps were never replayed."""
+        if self._cursor >= len(self._recorded):
+            return None
+        entry = self._recorded[self._cursor]
+        return Divergence(
+            handler=self._handler,
+            index=self._cursor,
+            expected=None,
+            recorded=(entry.kind, entry.name),
+        )
 
     def append(
         self,

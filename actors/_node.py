@@ -929,6 +929,8 @@ class Node:
     async def _run_handler(self, inv: _Invocation, ctx: ServiceContext | SharedContext) -> bytes:
         hdef = inv.hdef
         value = await hdef.function(hdef.actor.instance, ctx, *self._codec.decode(inv.args))
+        if ctx._exec is not None:
+            ctx._exec.check_complete()
         return self._codec.encode(value)
 
     async def _failed_attempt(

@@ -1,0 +1,202 @@
+"""Durable execution: journaled steps, replay, durable sleep, exactly-once sends, and
+non-determinism detection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import trio
+
+import actors
+from actors.testing import open_memory_node
+
+from .durable_app import Clerk, Saga, Sink, instances
+
+RETRY = actors.RetryPolicy(initial_interval=timedelta(seconds=1), max_attempts=5)
+OPTIONS = actors.NodeOptions(retry_policy=RETRY)
+
+
+@pytest.fixture(params=[False, True], ids=["normal", "always-replay"])
+def options(request: pytest.FixtureRequest) -> actors.NodeOptions:
+    return actors.NodeOptions(retry_policy=RETRY, always_replay=request.param)
+
+
+async def test_steps_run_once_across_handler_retries(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink(fail_handler_after={"charge"})
+    async with open_memory_node(instances(sink), options=options) as node:
+        result = await node.call(Saga.checkout, "o1", "o1")
+        assert result == ["o1:reserve", "o1:charge", "o1:confirm"]
+        # The handler failed after "charge" and was re-executed: the journaled steps
+        # returned their recorded results instead of running again.
+        assert sink.effects == {"o1:reserve": 1, "o1:charge": 1, "o1:confirm": 1}
+        assert node.get_state(Saga, "o1") == {"progress": result}
+        [] = node.list_invocations()  # the journal is gone with the finished invocation
+
+
+async def test_async_steps(autojump_clock: object, options: actors.NodeOptions) -> None:
+    sink = Sink(fail_handler_after={"one"})
+    async with open_memory_node(instances(sink), options=options) as node:
+        assert await node.call(Saga.async_steps, "k", "o") == "o:one+o:two"
+        assert sink.effects == {"o:one": 1, "o:two": 1}
+
+
+async def test_reads_on_replay_see_what_the_first_execution_saw(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink(fail_handler_after={"step"})
+    async with open_memory_node(instances(sink), options=options) as node:
+        # First execution: x = 0 + 1, committed with the step; then it fails. The retry
+        # must read x = 0 again (not the committed 1), or it would return 2.
+        assert await node.call(Saga.increment_then_step, "k") == 1
+        assert node.get_state(Saga, "k") == {"x": 1}
+        assert sink.effects["k:step"] == 1
+
+
+async def test_now_is_journaled(autojump_clock: object, options: actors.NodeOptions) -> None:
+    sink = Sink(fail_handler_after={"noop"})
+    async with open_memory_node(instances(sink), options=options) as node:
+        start = datetime.now(UTC)
+        moment = await node.call(Saga.stamp, "k")
+        # The retry ran 1 s of virtual time later but returned the journaled time.
+        assert moment - start < timedelta(seconds=1)
+
+
+async def test_long_durable_sleeps_take_no_real_time(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink()
+    async with open_memory_node(instances(sink), options=options) as node:
+        start = trio.current_time()
+        assert await node.call(Saga.nap, "k", timedelta(days=30).total_seconds()) == "awake"
+        assert trio.current_time() - start == pytest.approx(timedelta(days=30).total_seconds())
+        assert sink.effects["woke"] == 1
+
+
+async def test_a_durable_sleep_resumes_after_a_restart(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    sink = Sink()
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    first = actors.NodeOptions(clock=actors.TrioWallClock(start=t0))
+    async with actors.open_node(tmp_path, instances(sink), options=first) as node:
+        inv = await node.send(Saga.nap, "k", 3600.0)
+        with trio.move_on_after(60):
+            await node.attach(inv)  # gives up after a minute of the hour
+    assert sink.effects["woke"] == 0
+    # The node was down for two hours: on restart the sleep is already due.
+    later = actors.NodeOptions(clock=actors.TrioWallClock(start=t0 + timedelta(hours=2)))
+    async with actors.open_node(tmp_path, instances(sink), options=later) as node:
+        start = trio.current_time()
+        assert await node.attach(inv) == "awake"
+        assert trio.current_time() == start
+    assert sink.effects["woke"] == 1
+
+
+async def test_run_retries_in_place_then_compensates(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink(flaky_effects={"pay": 10})
+    async with open_memory_node(instances(sink), options=options) as node:
+        assert await node.call(Saga.guarded, "k") == "compensated"
+        assert sink.effects["pay"] == 3
+        [message] = node.get_state(Saga, "k").values()
+        assert "failed after 3 attempt(s)" in str(message)
+
+
+async def test_run_non_retryable_error_is_terminal(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink(flaky_effects={"pay": 1})
+    async with open_memory_node(instances(sink), options=options) as node:
+        with pytest.raises(actors.TerminalError, match="unreachable") as info:
+            await node.call(Saga.refused, "k")
+        assert info.value.error_type == "ConnectionError"
+        assert sink.effects["pay"] == 1
+
+
+async def test_run_errors_without_a_policy_retry_the_invocation(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink(flaky_effects={"o:reserve": 2})
+    async with open_memory_node(instances(sink), options=options) as node:
+        assert await node.call(Saga.checkout, "k", "o") == ["o:reserve", "o:charge", "o:confirm"]
+        assert sink.effects["o:reserve"] == 3
+        assert sink.effects["o:charge"] == 1
+
+
+async def test_sends_are_delivered_once(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink(fail_handler_after={"after-send"})
+    async with open_memory_node(instances(sink), options=options) as node:
+        await node.call(Saga.forward, "a", "m1", 3)
+        await node.wait_idle()
+        for key in ("a", "a+", "a++", "a+++"):
+            assert node.get_state(Saga, key) == {"log": ["m1"]}
+        assert node.get_state(Saga, "a++++") == {}
+
+
+async def test_services_are_journaled(autojump_clock: object, options: actors.NodeOptions) -> None:
+    sink = Sink(fail_handler_after={"stamp"})
+    async with open_memory_node(instances(sink), options=options) as node:
+        assert await node.call(Clerk.file, "d1") == "file:d1"
+        await node.wait_idle()
+        assert sink.effects["file:d1"] == 1
+        assert node.get_state(Saga, "archive") == {"log": ["d1"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ("rename", "asked for run 'charge*' but the journal recorded run 'charge'"),
+        ("reorder", "asked for run 'confirm' but the journal recorded run 'charge'"),
+        ("extra", "asked for run 'audit' but the journal recorded run 'charge'"),
+        ("missing", "asked to return but the journal recorded run 'charge'"),
+    ],
+)
+async def test_non_determinism_is_detected_and_pauses(
+    autojump_clock: object, change: str, detail: str
+) -> None:
+    sink = Sink()
+
+    @actors.virtual_object
+    class Evolving:
+        """Its code changes between the first execution and the retry."""
+
+        def __init__(self) -> None:
+            self.version = 1
+
+        @actors.exclusive
+        async def checkout(self, ctx: actors.ObjectContext, order: str) -> list[str]:
+            if self.version == 1:
+                steps = ["reserve", "charge", "confirm"]
+            else:
+                steps = {
+                    "rename": ["reserve", "charge*", "confirm"],
+                    "reorder": ["reserve", "confirm", "charge"],
+                    "extra": ["reserve", "audit", "charge", "confirm"],
+                    "missing": ["reserve"],
+                }[change]
+            done = []
+            for step in steps:
+                done.append(await ctx.run(step, sink.effect, f"{order}:{step}"))
+                if self.version == 1 and step == "charge":
+                    self.version = 2  # a deploy happens while the invocation is retrying
+                    raise RuntimeError("the process died after charge")
+            return done
+
+    async with open_memory_node([Evolving()], options=OPTIONS) as node:
+        with pytest.raises(actors.InvocationPaused, match="NonDeterministicHandler") as info:
+            await node.call(Evolving.checkout, "k", "o")
+        assert detail in info.value.last_error
+        assert "Evolving.checkout" in info.value.last_error
+        assert "at journal entry 1" in info.value.last_error
+        record = node.get_invocation(info.value.invocation_id)
+        assert record.status is actors.InvocationStatus.PAUSED
+        assert record.attempts == 2  # paused at once, not retried again
+        # No side effect of the diverging branch ran.
+        assert sink.effects == {"o:reserve": 1, "o:charge": 1}
