@@ -36,6 +36,15 @@ R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
 
+def _virtual_time() -> bool:
+    """Whether this trio run uses a virtual clock (trio's `MockClock`, in tests).
+
+    Sync `ctx.run` functions then run on the event loop thread: in a worker thread every task
+    would look blocked, and an autojump clock would leap ahead while the function runs.
+    """
+    return hasattr(trio.lowlevel.current_clock(), "autojump_threshold")
+
+
 def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise UsageError(f"state names are non-empty str, got {name!r}")
@@ -166,7 +175,8 @@ class _DurableSteps(_BaseContext):
 
         Args:
             name: a step name, unique within the handler; checked on replay.
-            fn: a function or async function; a sync one runs in a worker thread.
+            fn: a function or async function; a sync one runs in a worker thread (on the
+                event loop under trio's `MockClock`, so virtual time stays exact).
             args: arguments for `fn` (not journaled; they are recomputed on replay).
             retry: retry `fn` in place with this policy; after the last attempt the failure
                 is journaled and raised as `TerminalError`. Without it, an exception from `fn`
@@ -200,6 +210,8 @@ class _DurableSteps(_BaseContext):
             try:
                 if inspect.iscoroutinefunction(fn):
                     result = await fn(*args)
+                elif _virtual_time():
+                    result = fn(*args)
                 else:
                     result = await trio.to_thread.run_sync(functools.partial(fn, *args))
                 break

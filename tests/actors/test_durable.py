@@ -200,3 +200,35 @@ async def test_non_determinism_is_detected_and_pauses(
         assert record.attempts == 2  # paused at once, not retried again
         # No side effect of the diverging branch ran.
         assert sink.effects == {"o:reserve": 1, "o:charge": 1}
+
+
+async def test_a_call_that_became_durable_outlives_its_caller(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink()
+    async with open_memory_node(instances(sink), options=options) as node:
+        with trio.move_on_after(10):
+            await node.call(Saga.nap, "k", 3600.0)  # durable at its sleep: then the caller leaves
+        [record] = node.list_invocations()
+        await node.wait_idle()
+        assert sink.effects["woke"] == 1
+        assert trio.current_time() == pytest.approx(3600.0, abs=1e-3)
+        with pytest.raises(actors.UnknownInvocation):
+            node.get_invocation(str(record.id))
+
+
+async def test_kill_a_durably_sleeping_invocation(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink()
+    async with open_memory_node(instances(sink), options=options) as node:
+        inv = await node.send(Saga.nap, "k", 3600.0)
+        queued = await node.send(Saga.checkout, "k", "o")
+        with trio.move_on_after(10):
+            await node.attach(inv)
+        await node.kill(inv)
+        with pytest.raises(actors.InvocationKilled):
+            await node.attach(inv)
+        assert await node.attach(queued) == ["o:reserve", "o:charge", "o:confirm"]
+        assert sink.effects["woke"] == 0
+        assert trio.current_time() < 3600
