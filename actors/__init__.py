@@ -15,16 +15,24 @@ from storage import UnsupportedType as UnsupportedType
 
 from ._clock import TrioWallClock as TrioWallClock
 from ._clock import WallClock as WallClock
+from ._context import Awakeable as Awakeable
+from ._context import DurablePromise as DurablePromise
 from ._context import ObjectContext as ObjectContext
+from ._context import PromiseHandle as PromiseHandle
 from ._context import ServiceContext as ServiceContext
 from ._context import SharedContext as SharedContext
+from ._context import WorkflowContext as WorkflowContext
+from ._context import WorkflowSharedContext as WorkflowSharedContext
 from ._definitions import exclusive as exclusive
 from ._definitions import handler as handler
+from ._definitions import run as run
 from ._definitions import service as service
 from ._definitions import shared as shared
 from ._definitions import virtual_object as virtual_object
+from ._definitions import workflow as workflow
 from ._errors import ActorError as ActorError
 from ._errors import CallAbandoned as CallAbandoned
+from ._errors import CallCycle as CallCycle
 from ._errors import DefinitionError as DefinitionError
 from ._errors import InvalidArguments as InvalidArguments
 from ._errors import InvalidKey as InvalidKey
@@ -32,6 +40,7 @@ from ._errors import InvocationKilled as InvocationKilled
 from ._errors import InvocationPaused as InvocationPaused
 from ._errors import InvocationTimeout as InvocationTimeout
 from ._errors import NodeClosed as NodeClosed
+from ._errors import NonDeterministicHandler as NonDeterministicHandler
 from ._errors import ReadOnlyState as ReadOnlyState
 from ._errors import TerminalError as TerminalError
 from ._errors import UnknownHandler as UnknownHandler
@@ -46,6 +55,15 @@ from ._records import InvocationStatus as InvocationStatus
 from ._retry import RetryPolicy as RetryPolicy
 
 __all__ = [
+    "NonDeterministicHandler",
+    "CallCycle",
+    "workflow",
+    "run",
+    "WorkflowSharedContext",
+    "WorkflowContext",
+    "PromiseHandle",
+    "DurablePromise",
+    "Awakeable",
     "ActorError",
     "CallAbandoned",
     "CodecError",

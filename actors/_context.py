@@ -23,9 +23,19 @@ import trio
 from storage import Codec, Reader
 
 from ._clock import WallClock, from_micros, to_micros
-from ._errors import ReadOnlyState, TerminalError, UsageError
+from ._errors import CallCycle, ReadOnlyState, TerminalError, UsageError
 from ._journal import EntryKind
-from ._layout import MAX_STATE_NAME_BYTES, STATE, ActorId, InvocationId, prefix_end
+from ._layout import (
+    MAX_STATE_NAME_BYTES,
+    PROMISES,
+    SLOTS,
+    STATE,
+    ActorId,
+    InvocationId,
+    prefix_end,
+    slot_id,
+    slot_key,
+)
 from ._records import Failure
 from ._retry import RetryPolicy
 
@@ -285,6 +295,98 @@ class _DurableSteps(_BaseContext):
 
                 raise Killed
 
+    async def _wait_slot(self, name: str, table: str, key: bytes, timeout: timedelta | None) -> Any:
+        """A journaled wait for a slot (a promise, an awakeable or a call reply) to be
+        filled: the deadline and the outcome are journal entries, so a re-execution waits for
+        the same deadline and gets the same outcome. Returns None on timeout."""
+        execution = self._execution()
+        codec = self._services.codec
+        deadline: int | None = None
+        if timeout is not None:
+            entry = execution.match(EntryKind.DEADLINE, name)
+            if entry is None:
+                deadline = to_micros(self._services.clock.now() + timeout)
+                execution.append(EntryKind.DEADLINE, name, value=codec.encode(deadline))
+                await execution.durable_point()
+            else:
+                assert entry.value is not None
+                deadline = codec.decode(entry.value)
+        outcome = execution.match(EntryKind.OUTCOME, name)
+        if outcome is not None:
+            raw = outcome.value
+        else:
+            raw = await execution.await_slot(table, key, deadline)
+            execution.append(EntryKind.OUTCOME, name, value=raw)
+            await execution.durable_point()
+        return unpack_outcome(codec, raw)
+
+    def awakeable(self) -> Awakeable:
+        """A durable future that anyone can complete by its id, with
+        `Node.resolve_awakeable` or `Node.reject_awakeable` (hand the id out with a
+        `ctx.run` or `ctx.send` step)."""
+        execution = self._execution()
+        entry = execution.match(EntryKind.AWAKEABLE, "")
+        if entry is None:
+            entry = execution.append(EntryKind.AWAKEABLE, "")
+        key = slot_key(self._invocation_id, entry.index)
+        return Awakeable(self, slot_id(key), key, f"awakeable-{entry.index}")
+
+    @overload
+    async def call(
+        self,
+        handler: Callable[[Any, ServiceContext, *Ts], Awaitable[R]],
+        /,
+        *args: *Ts,
+    ) -> R: ...
+    @overload
+    async def call(
+        self,
+        handler: Callable[[Any, _AnyKeyedContext, *Ts], Awaitable[R]],
+        key: str,
+        /,
+        *args: *Ts,
+    ) -> R: ...
+    async def call(self, handler: Callable[..., Awaitable[Any]], /, *args: Any) -> Any:  # type: ignore[misc]
+        """Call another actor's handler and wait for its result, durably.
+
+        The request is enqueued exactly once (with this invocation's next durable point); the
+        reply is journaled, so a re-execution gets it without calling again. While it waits,
+        an exclusive caller keeps its key.
+
+        Raises:
+            TerminalError: the callee failed terminally (its message and code).
+            CallCycle: the call would wait on an actor that is itself waiting for this one
+                (A -> B -> A): it would deadlock, so it is refused.
+            UnknownHandler, InvalidKey, InvalidArguments, UnsupportedType, PayloadTooLarge.
+        """
+        execution = self._execution()
+        assert self._services.sender is not None
+        target = self._services.sender(handler, args)
+        name = target.hdef.qualified_name
+        entry = execution.match(EntryKind.CALL, name)
+        if entry is None:
+            caller = execution.invocation
+            chain = tuple(caller.chain)
+            if caller.hdef.kind.value in ("exclusive", "run"):
+                chain = (*chain, str(caller.actor))
+            if target.hdef.kind.value in ("exclusive", "run") and str(target.actor) in chain:
+                path = " -> ".join((*chain, str(target.actor)))
+                raise CallCycle(
+                    f"call cycle {path}: {target.actor} is waiting (directly or through other"
+                    " calls) for this invocation, so this call would deadlock. Use ctx.send"
+                    " for one of the directions, or move the shared work into a service"
+                )
+            entry = execution.append(
+                EntryKind.CALL, name, value=self._services.codec.encode(str(target.id))
+            )
+            target.reply_to = slot_key(self._invocation_id, entry.index)
+            target.chain = chain
+            execution.outbox.append(target)
+            await execution.durable_point()
+        return await self._wait_slot(
+            f"call-{entry.index}", SLOTS, slot_key(self._invocation_id, entry.index), None
+        )
+
     @overload
     def send(
         self,
@@ -340,7 +442,7 @@ class SharedContext(_KeyedContext):
     read, so a shared handler never sees a half-applied update.
     """
 
-    __slots__ = ("_snapshot",)
+    __slots__ = ("_promise_writes", "_snapshot")
 
     def __init__(
         self,
@@ -352,6 +454,7 @@ class SharedContext(_KeyedContext):
     ) -> None:
         super().__init__(services, invocation_id, handler, actor, execution)
         self._snapshot: dict[str, bytes] | None = None
+        self._promise_writes: dict[str, bytes] = {}
 
     def _committed(self) -> dict[str, bytes]:
         if self._snapshot is None:
@@ -442,9 +545,153 @@ class ObjectContext(_DurableSteps, SharedContext):
         execution.cleared = True
 
 
-class _AnyKeyedContext(ObjectContext):
-    """Never instantiated: the context type that fits every keyed handler in the typed
-    `send`/`call` overloads (exclusive handlers take `ObjectContext`, shared ones
-    `SharedContext`)."""
+def pack_outcome(
+    codec: Codec, *, value: bytes | None = None, failure: Failure | None = None
+) -> bytes:
+    """The stored form of a slot's outcome: an encoded value or a terminal failure."""
+    if failure is not None:
+        return codec.encode({"ok": False, "failure": failure.to_wire()})
+    return codec.encode({"ok": True, "value": value})
+
+
+def unpack_outcome(codec: Codec, raw: bytes | None) -> Any:
+    """The value of a packed outcome (None for a timeout).
+
+    Raises:
+        TerminalError: the outcome is a failure (a rejection, or a callee's terminal error).
+    """
+    if raw is None:
+        return None
+    outcome = codec.decode(raw)
+    if not outcome["ok"]:
+        failure = Failure.from_wire(outcome["failure"])
+        raise TerminalError(failure.message, code=failure.code, error_type=failure.error_type)
+    value = outcome["value"]
+    return None if value is None else codec.decode(value)
+
+
+class Awakeable:
+    """A durable future completed from outside by its id (see `ctx.awakeable`)."""
+
+    __slots__ = ("_ctx", "_key", "_name", "id")
+
+    def __init__(self, ctx: _DurableSteps, awakeable_id: str, key: bytes, name: str) -> None:
+        self._ctx = ctx
+        self._key = key
+        self._name = name
+        self.id = awakeable_id
+        """The id to hand to whoever completes it (``awk_...``)."""
+
+    async def wait(self, timeout: timedelta | None = None) -> Any:
+        """Wait (durably) for the value it is resolved with.
+
+        Returns:
+            The value, or None if `timeout` passed first.
+
+        Raises:
+            TerminalError: it was rejected.
+        """
+        return await self._ctx._wait_slot(self._name, SLOTS, self._key, timeout)
+
+
+class DurablePromise:
+    """A workflow's named durable promise, as its run handler sees it."""
+
+    __slots__ = ("_ctx", "_name")
+
+    def __init__(self, ctx: WorkflowContext, name: str) -> None:
+        self._ctx = ctx
+        self._name = name
+
+    async def wait(self, timeout: timedelta | None = None) -> Any:
+        """Wait (durably) until a shared handler or `Node.resolve_promise` resolves it.
+
+        Returns:
+            The value, or None if `timeout` passed first (the deadline is durable: it holds
+            across restarts).
+
+        Raises:
+            TerminalError: the promise was rejected.
+        """
+        ctx = self._ctx
+        return await ctx._wait_slot(
+            f"promise:{self._name}", PROMISES, ctx._actor.state_key(self._name), timeout
+        )
+
+
+class PromiseHandle:
+    """A workflow's named durable promise, as its shared handlers see it: resolve it once."""
+
+    __slots__ = ("_ctx", "_name")
+
+    def __init__(self, ctx: WorkflowSharedContext, name: str) -> None:
+        self._ctx = ctx
+        self._name = name
+
+    def _key(self) -> bytes:
+        return self._ctx._actor.state_key(self._name)
+
+    def peek(self) -> Any:
+        """The resolved value, or None if it is not resolved yet.
+
+        Raises:
+            TerminalError: the promise was rejected.
+        """
+        ctx = self._ctx
+        return unpack_outcome(ctx._services.codec, ctx._services.reader.get(PROMISES, self._key()))
+
+    def resolve(self, value: Any = True) -> None:
+        """Resolve the promise with `value` (committed when this handler completes).
+
+        Raises:
+            UsageError: it is already resolved or rejected.
+        """
+        codec = self._ctx._services.codec
+        self._set(pack_outcome(codec, value=codec.encode(value)))
+
+    def reject(self, message: str, *, code: int = 500) -> None:
+        """Reject the promise: the run handler's `wait` raises `TerminalError(message)`."""
+        failure = Failure(error_type="TerminalError", message=message, code=code)
+        self._set(pack_outcome(self._ctx._services.codec, failure=failure))
+
+    def _set(self, outcome: bytes) -> None:
+        ctx = self._ctx
+        if self._name in ctx._promise_writes or (
+            ctx._services.reader.get(PROMISES, self._key()) is not None
+        ):
+            raise UsageError(
+                f"promise {self._name!r} of {ctx._actor} is already completed; a promise is"
+                " resolved or rejected once"
+            )
+        ctx._promise_writes[self._name] = outcome
+
+
+class WorkflowContext(ObjectContext):
+    """The context of a workflow's run handler: an `ObjectContext` plus durable promises."""
 
     __slots__ = ()
+
+    def promise(self, name: str) -> DurablePromise:
+        """The workflow's durable promise called `name`."""
+        return DurablePromise(self, _check_name(name))
+
+
+class WorkflowSharedContext(SharedContext):
+    """The context of a workflow's shared handlers: read its state, complete its promises."""
+
+    __slots__ = ()
+
+    def promise(self, name: str) -> PromiseHandle:
+        """The workflow's durable promise called `name`."""
+        return PromiseHandle(self, _check_name(name))
+
+
+if TYPE_CHECKING:
+
+    class _AnyKeyedContext(WorkflowContext, WorkflowSharedContext):
+        """The context type that fits every keyed handler in the typed `send`/`call`
+        overloads (exclusive handlers take `ObjectContext`, shared ones `SharedContext`,
+        workflow handlers their workflow contexts)."""
+
+else:
+    _AnyKeyedContext = ObjectContext

@@ -28,6 +28,8 @@ class ActorKind(enum.Enum):
     """Keyed, with durable state and an exclusive (single-writer) mailbox per key."""
     SERVICE = "service"
     """Stateless, no key; handlers run concurrently."""
+    WORKFLOW = "workflow"
+    """Keyed; its one `run` handler executes once per key; shared handlers query and signal."""
 
 
 class HandlerKind(enum.Enum):
@@ -39,6 +41,8 @@ class HandlerKind(enum.Enum):
     """Concurrent with everything; reads committed state only."""
     SERVICE = "service"
     """A stateless service handler; runs concurrently."""
+    RUN = "run"
+    """A workflow's run handler: executes once per workflow key."""
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +64,8 @@ class HandlerSpec:
 DECORATOR_NAMES = {
     ActorKind.VIRTUAL_OBJECT: "virtual_object",
     ActorKind.SERVICE: "service",
+    ActorKind.WORKFLOW: "workflow",
+    HandlerKind.RUN: "run",
     HandlerKind.EXCLUSIVE: "exclusive",
     HandlerKind.SHARED: "shared",
     HandlerKind.SERVICE: "handler",
@@ -135,6 +141,35 @@ def _handler_decorator(kind: HandlerKind) -> Any:
         return lambda f: _mark_handler(f, kind, name)
 
     return decorate
+
+
+@overload
+def workflow(cls: C, /) -> C: ...
+@overload
+def workflow(*, name: str | None = None) -> Callable[[C], C]: ...
+def workflow(cls: C | None = None, /, *, name: str | None = None) -> C | Callable[[C], C]:
+    """Declare a workflow: keyed, with one `@actors.run` handler that executes once per key
+    (later starts attach to it) and `@actors.shared` handlers to query it and signal it.
+
+    Args:
+        name: the wire name of the type (default: the class name).
+    """
+    if cls is not None:
+        return _mark_class(cls, ActorKind.WORKFLOW, name)
+    return lambda c: _mark_class(c, ActorKind.WORKFLOW, name)
+
+
+@overload
+def run(fn: F, /) -> F: ...
+@overload
+def run(*, name: str | None = None) -> Callable[[F], F]: ...
+def run(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
+    """Mark a workflow's run handler. Its context is a `WorkflowContext`.
+
+    Args:
+        name: the wire name of the handler (default: the function name).
+    """
+    return _handler_decorator(HandlerKind.RUN)(fn, name=name)  # type: ignore[no-any-return]
 
 
 @overload

@@ -95,6 +95,12 @@ class NonDeterministicHandler(ActorError):
     handler, the journal index, and both steps."""
 
 
+class CallCycle(UsageError):
+    """A `ctx.call` would wait on an actor that is itself waiting for the caller (an exclusive
+    call cycle such as A -> B -> A): it would deadlock, so it is refused. Fails the caller's
+    invocation terminally unless caught."""
+
+
 class CallAbandoned(ActorError):
     """The task that was running this call was cancelled before the invocation became
     durable, so it did not take effect. Retry it (with the same idempotency key)."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 import struct
 from typing import Any, Protocol
 
+import trio
+
 from storage import Batch, Codec, Reader
 
 from ._journal import Divergence, Entry, EntryKind, Journal
-from ._layout import JOURNAL, STATE, ActorId, InvocationId, prefix_end
+from ._layout import JOURNAL, SLOTS, STATE, ActorId, InvocationId, prefix_end, slot_key
 
 IMAGES_INDEX = 0xFFFFFFFF
 """The journal slot that holds the invocation's state before-images (sorts after entries)."""
@@ -64,6 +66,10 @@ class Engine(Protocol):
         ...
 
     def now_us(self) -> int: ...
+
+    def slot_event(self, table: str, key: bytes) -> trio.Event:
+        """An event set when the slot `table[key]` is filled (after the commit)."""
+        ...
 
 
 class Execution:
@@ -240,6 +246,27 @@ class Execution:
         if self.always_replay:
             raise Replay
 
+    async def await_slot(self, table: str, key: bytes, deadline: int | None) -> bytes | None:
+        """Wait until `table[key]` is filled, or `deadline` (µs) passes: its outcome, or None.
+
+        Killable: an operator's kill cancels the wait and raises `Killed`.
+        """
+        invocation = self.invocation
+        while True:
+            raw = self.reader.get(table, key)
+            if raw is not None:
+                return raw
+            wait = float("inf") if deadline is None else (deadline - self.engine.now_us()) / 1e6
+            if wait <= 0:
+                return None
+            event = self.engine.slot_event(table, key)
+            with trio.CancelScope() as invocation.scope:
+                with trio.move_on_after(wait):
+                    await event.wait()
+            invocation.scope = None
+            if invocation.kill_requested:
+                raise Killed
+
     def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
         codec = self.engine.codec
         for entry in entries:
@@ -256,6 +283,9 @@ class Execution:
         inv_id = self.invocation.id
         for index in range(self.journal.committed_length):
             batch.delete(JOURNAL, entry_key(inv_id, index))
+        for entry in self.journal.entries():
+            if entry.kind in (EntryKind.CALL, EntryKind.AWAKEABLE):
+                batch.delete(SLOTS, slot_key(inv_id, entry.index))
         if self.images_written:
             batch.delete(JOURNAL, entry_key(inv_id, IMAGES_INDEX))
         return sent

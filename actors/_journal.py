@@ -29,6 +29,15 @@ class EntryKind(enum.Enum):
     """The durable time `ctx.now()` returned (µs since the epoch)."""
     SEND = "send"
     """A one-way message to another actor (the id of the invocation it created)."""
+    CALL = "call"
+    """A request to another actor (the id of the invocation it created); its reply arrives
+    in the slot addressed to this entry."""
+    AWAKEABLE = "awakeable"
+    """An awakeable was created (its id is derived from this entry's position)."""
+    DEADLINE = "deadline"
+    """The durable deadline (µs since the epoch, or None) of a wait that follows."""
+    OUTCOME = "outcome"
+    """What a wait on a promise, awakeable or call reply produced."""
 
 
 @attrs.frozen(kw_only=True)
@@ -168,6 +177,10 @@ class Journal:
         entry = Entry(index=self.length, kind=kind, name=name, value=value, failure=failure)
         self._pending.append(entry)
         return entry
+
+    def entries(self) -> list[Entry]:
+        """Every entry, recorded and pending, in index order."""
+        return [*self._recorded, *self._pending]
 
     def take_pending(self) -> list[Entry]:
         """The entries to commit at this durable point."""

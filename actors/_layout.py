@@ -10,6 +10,10 @@ range is one contiguous key range in every table (DESIGN §4):
 - ``idempotency``:  actor prefix | u8 len(handler) | handler | idempotency key -> invocation id
 - ``expiry``:       u64 expiry (µs since epoch) | invocation id -> b"" (node-wide, derived
   from the records' ``expires_at``, rebuildable)
+- ``journal``:      invocation id | u32 index -> entry (index 0xffffffff: state before-images)
+- ``promises``:     actor prefix | promise name -> outcome (a workflow's durable promises)
+- ``slots``:        invocation id | u32 journal index -> outcome (awakeables and call replies
+  addressed to that invocation's journal entry)
 """
 
 from __future__ import annotations
@@ -34,7 +38,22 @@ DEDUP = "dedup"
 IDEMPOTENCY = "idempotency"
 EXPIRY = "expiry"
 META = "meta"
-TABLES = (STATE, INBOX, INVOCATIONS, JOURNAL, TIMERS, OUTBOX, DEDUP, IDEMPOTENCY, EXPIRY, META)
+PROMISES = "promises"
+SLOTS = "slots"
+TABLES = (
+    STATE,
+    INBOX,
+    INVOCATIONS,
+    JOURNAL,
+    TIMERS,
+    OUTBOX,
+    DEDUP,
+    IDEMPOTENCY,
+    EXPIRY,
+    META,
+    PROMISES,
+    SLOTS,
+)
 
 MAX_KEY_BYTES = 256
 MAX_STATE_NAME_BYTES = 128
@@ -117,6 +136,34 @@ class ActorId:
         pos += 2
         actor = ActorId(type=type_, key=key[pos : pos + key_len].decode())
         return actor, key[pos + key_len :]
+
+
+def slot_key(invocation: InvocationId, index: int) -> bytes:
+    """The `slots` key addressed to one journal entry of an invocation."""
+    return invocation.raw + struct.pack(">I", index)
+
+
+def slot_id(key: bytes) -> str:
+    """The text id of an awakeable (``awk_...``)."""
+    return "awk_" + base64.b32encode(key).decode().rstrip("=").lower()
+
+
+def parse_slot_id(text: str) -> bytes:
+    """Inverse of `slot_id`.
+
+    Raises:
+        UnknownInvocation: `text` is not an awakeable id.
+    """
+    if not isinstance(text, str) or not text.startswith("awk_"):
+        raise UnknownInvocation(f"{text!r} is not an awakeable id (they look like awk_...)")
+    body = text[4:].upper()
+    try:
+        raw = base64.b32decode(body + "=" * (-len(body) % 8))
+    except (ValueError, TypeError) as exc:
+        raise UnknownInvocation(f"{text!r} is not a well-formed awakeable id") from exc
+    if len(raw) != INVOCATION_ID_BYTES + 4:
+        raise UnknownInvocation(f"{text!r} is not a well-formed awakeable id")
+    return raw
 
 
 @functools.lru_cache(maxsize=4096)

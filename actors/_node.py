@@ -36,8 +36,11 @@ from ._context import (
     ObjectContext,
     ServiceContext,
     SharedContext,
+    WorkflowContext,
+    WorkflowSharedContext,
     _AnyKeyedContext,
     _Services,
+    pack_outcome,
 )
 from ._definitions import ActorKind, HandlerKind
 from ._errors import (
@@ -61,10 +64,13 @@ from ._layout import (
     INVOCATIONS,
     MAX_IDEMPOTENCY_KEY_BYTES,
     META,
+    PROMISES,
+    SLOTS,
     TABLES,
     ActorId,
     InvocationId,
     actor_id,
+    parse_slot_id,
     validate_key,
 )
 from ._mailbox import Mailbox
@@ -78,6 +84,8 @@ Ts = TypeVarTuple("Ts")
 _log = logging.getLogger("actors")
 
 _REPLAY = InvocationKilled("replay")  # a marker value, never raised
+_WORKFLOW_RUN = "workflow-run"
+"""The idempotency key of a workflow's run: one run per workflow key."""
 _SWEEP_BATCH = 1000
 _OPENS = b"opens"
 _SWEEP_IDLE = timedelta(minutes=10)
@@ -111,6 +119,7 @@ class _Invocation:
         "actor",
         "args",
         "attempts",
+        "chain",
         "created_at",
         "durable",
         "error",
@@ -125,6 +134,7 @@ class _Invocation:
         "last_error",
         "modified_at",
         "next_retry_at",
+        "reply_to",
         "result",
         "scope",
         "settled",
@@ -156,6 +166,8 @@ class _Invocation:
         self.result: bytes | None = None
         self.failure: Failure | None = None
         self.expires_at: int | None = None
+        self.reply_to: bytes | None = None
+        self.chain: tuple[str, ...] = ()
         self.durable = False
         self.error: Exception | None = None
         self.scope: trio.CancelScope | None = None
@@ -183,6 +195,8 @@ class _Invocation:
         inv.result = record.result
         inv.failure = record.failure
         inv.expires_at = record.expires_at
+        inv.reply_to = record.reply_to
+        inv.chain = record.chain
         inv.durable = True
         return inv
 
@@ -204,6 +218,8 @@ class _Invocation:
             result=self.result,
             failure=self.failure,
             expires_at=self.expires_at,
+            reply_to=self.reply_to,
+            chain=self.chain,
         )
 
     @property
@@ -291,6 +307,7 @@ class Node:
         self._paused = 0
         self._sweep_wakeup = trio.Event()
         self._closed = False
+        self._slot_events: dict[tuple[str, bytes], trio.Event] = {}
 
     # ----------------------------------------------------------------------------- public API
 
@@ -348,6 +365,12 @@ class Node:
             InvocationKilled: an operator killed the invocation.
             StorageError: the result could not be committed (nothing took effect).
         """
+        if self._registry.handler_for(handler).kind is HandlerKind.RUN:
+            # A workflow run executes once per key: calling it starts it (or attaches).
+            inv, new = await self._admit(handler, args, _WORKFLOW_RUN, durable=True)
+            if new:
+                self._dispatch(inv)
+            return await self._outcome(inv)
         inv, new = await self._admit(handler, args, idempotency_key, durable=False)
         if new:
             await self._run_in_caller(inv)
@@ -395,10 +418,103 @@ class Node:
                 refused before anything was enqueued.
             StorageFull, StorageError: the enqueue could not be committed.
         """
+        if self._registry.handler_for(handler).kind is HandlerKind.RUN:
+            idempotency_key = _WORKFLOW_RUN  # sending a workflow run starts it, once
         inv, new = await self._admit(handler, args, idempotency_key, durable=True)
         if new:
             self._dispatch(inv)
         return str(inv.id)
+
+    async def start(
+        self,
+        handler: Callable[[Any, WorkflowContext, *Ts], Awaitable[Any]],
+        key: str,
+        /,
+        *args: *Ts,
+    ) -> str:
+        """Start a workflow's run for `key`, once: a later `start` for the same key returns the
+        same invocation (while its record is retained: `NodeOptions.idempotency_retention`
+        after it finishes), whatever its arguments.
+
+        Returns:
+            The run's invocation id; `attach` to it for the result.
+
+        Raises:
+            UnknownHandler: `handler` is not a workflow's `@actors.run` handler.
+            InvalidKey, InvalidArguments, UnsupportedType, PayloadTooLarge: refused.
+        """
+        hdef = self._registry.handler_for(handler)
+        if hdef.kind is not HandlerKind.RUN:
+            raise UnknownHandler(
+                f"{hdef.qualified_name} is not a workflow run handler; use node.call or"
+                " node.send for other handlers"
+            )
+        inv, new = await self._admit(handler, (key, *args), _WORKFLOW_RUN, durable=True)
+        if new:
+            self._dispatch(inv)
+        return str(inv.id)
+
+    async def resolve_promise(
+        self, workflow: type | str, key: str, name: str, value: Any = True
+    ) -> None:
+        """Resolve a workflow's durable promise from outside (as a shared handler could).
+
+        Raises:
+            UsageError: the promise is already resolved or rejected.
+            UnknownHandler, InvalidKey: no such workflow type or a bad key.
+        """
+        encoded = self._codec.encode(value)
+        await self._complete_promise(workflow, key, name, pack_outcome(self._codec, value=encoded))
+
+    async def reject_promise(
+        self, workflow: type | str, key: str, name: str, message: str, *, code: int = 500
+    ) -> None:
+        """Reject a workflow's durable promise: its waiter gets `TerminalError(message)`."""
+        failure = Failure(error_type="TerminalError", message=message, code=code)
+        await self._complete_promise(
+            workflow, key, name, pack_outcome(self._codec, failure=failure)
+        )
+
+    async def _complete_promise(
+        self, workflow: type | str, key: str, name: str, outcome: bytes
+    ) -> None:
+        type_name = workflow if isinstance(workflow, str) else self._type_name(workflow)
+        actor_def = self._registry.actors.get(type_name)
+        if actor_def is None or actor_def.kind is not ActorKind.WORKFLOW:
+            raise UnknownHandler(f"{type_name!r} is not a workflow registered on this node")
+        actor = actor_id(type_name, validate_key(key))
+        await self._fill_slot(
+            PROMISES, actor.state_key(name), outcome, f"promise {name!r} of {actor}"
+        )
+
+    async def resolve_awakeable(self, awakeable_id: str, value: Any = None) -> None:
+        """Complete an awakeable (`ctx.awakeable()`) with `value`.
+
+        Raises:
+            UnknownInvocation: not an awakeable id.
+            UsageError: it is already completed.
+        """
+        key = self._awakeable_key(awakeable_id)
+        outcome = pack_outcome(self._codec, value=self._codec.encode(value))
+        await self._fill_slot(SLOTS, key, outcome, f"awakeable {awakeable_id}")
+
+    def _awakeable_key(self, awakeable_id: str) -> bytes:
+        key = parse_slot_id(awakeable_id)
+        owner = InvocationId(key[:20])
+        if owner not in self._invocations:
+            raise UnknownInvocation(
+                f"awakeable {awakeable_id} belongs to invocation {owner}, which is not running"
+                " on this node (it finished, was killed, or never existed)"
+            )
+        return key
+
+    async def reject_awakeable(self, awakeable_id: str, message: str, *, code: int = 500) -> None:
+        """Fail an awakeable: its waiter gets `TerminalError(message)`."""
+        key = self._awakeable_key(awakeable_id)
+        failure = Failure(error_type="TerminalError", message=message, code=code)
+        await self._fill_slot(
+            SLOTS, key, pack_outcome(self._codec, failure=failure), f"awakeable {awakeable_id}"
+        )
 
     async def attach(self, invocation_id: str) -> Any:
         """Wait for an invocation's result (by the id `send` returned).
@@ -476,7 +592,7 @@ class Node:
         self._busy()
         inv.reopen()
         mailbox = self._mailboxes.get(inv.actor)
-        if inv.hdef.kind is HandlerKind.EXCLUSIVE and mailbox is not None:
+        if inv.hdef.holds_key and mailbox is not None:
             if mailbox.resume():
                 self._nursery.start_soon(self._consume, inv.actor, mailbox)
         else:
@@ -555,19 +671,23 @@ class Node:
             existing = self._find_idempotent(idem_key)
             if existing is not None:
                 return existing, False
+        if idem_key is not None:
+            # Registered before the first await, so a concurrent admission with the same key
+            # attaches to this one instead of racing it to the store.
+            self._by_idempotency[idem_key] = inv
         if durable:
             try:
                 await self._make_durable(inv)
-            except BatchConflict:
-                # Another admission with this idempotency key committed first: return it.
-                if idem_key is None:
-                    raise
-                existing = self._find_idempotent(idem_key)
-                if existing is None:
-                    raise
-                return existing, False
-        if idem_key is not None:
-            self._by_idempotency[idem_key] = inv
+            except BaseException as exc:
+                if idem_key is not None and self._by_idempotency.get(idem_key) is inv:
+                    del self._by_idempotency[idem_key]
+                inv.error = (
+                    exc
+                    if isinstance(exc, Exception)
+                    else NodeClosed(f"invocation {inv.id} was not accepted; submit it again")
+                )
+                inv.settle()  # wake anyone who attached meanwhile
+                raise
         return inv, True
 
     def _prepare_send(
@@ -692,6 +812,28 @@ class Node:
         inv.durable = True
         self._deliver(sent)
 
+    def slot_event(self, table: str, key: bytes) -> trio.Event:
+        """An event set once `table[key]` (a promise, awakeable or call reply) is filled."""
+        event = self._slot_events.get((table, key))
+        if event is None:
+            event = self._slot_events[(table, key)] = trio.Event()
+        return event
+
+    def _notify(self, table: str, key: bytes) -> None:
+        event = self._slot_events.pop((table, key), None)
+        if event is not None:
+            event.set()
+
+    async def _fill_slot(self, table: str, key: bytes, outcome: bytes, what: str) -> None:
+        batch = self._batch()
+        batch.require(table, key, None)
+        batch.put(table, key, outcome)
+        try:
+            await self._store.commit(batch)
+        except BatchConflict as exc:
+            raise UsageError(f"{what} is already completed; it is completed once") from exc
+        self._notify(table, key)
+
     def _deliver(self, sent: list[Any]) -> None:
         for target in sent:
             target.durable = True
@@ -729,7 +871,7 @@ class Node:
         self._invocations[inv.id] = inv
         self._busy()
         mailbox: Mailbox[_Invocation] | None = None
-        if inv.hdef.kind is HandlerKind.EXCLUSIVE:
+        if inv.hdef.holds_key:
             mailbox = self._mailboxes.get(inv.actor)
             if mailbox is None:
                 mailbox = self._mailboxes[inv.actor] = Mailbox()
@@ -787,7 +929,7 @@ class Node:
     def _dispatch(self, inv: _Invocation) -> None:
         self._invocations[inv.id] = inv
         self._busy()
-        if inv.hdef.kind is HandlerKind.EXCLUSIVE:
+        if inv.hdef.holds_key:
             mailbox = self._mailboxes.get(inv.actor)
             if mailbox is None:
                 mailbox = self._mailboxes[inv.actor] = Mailbox()
@@ -876,9 +1018,12 @@ class Node:
         hdef = inv.hdef
         ctx: ServiceContext | SharedContext
         if hdef.kind is HandlerKind.SHARED:
-            ctx = SharedContext(self._services, inv.id, hdef.qualified_name, inv.actor)
+            shared_type = (
+                WorkflowSharedContext if hdef.actor.kind is ActorKind.WORKFLOW else SharedContext
+            )
+            ctx = shared_type(self._services, inv.id, hdef.qualified_name, inv.actor)
         else:
-            keyed = hdef.kind is HandlerKind.EXCLUSIVE
+            keyed = hdef.holds_key
             execution = Execution.load(
                 engine=self,
                 invocation=inv,
@@ -890,9 +1035,8 @@ class Node:
                 always_replay=self._options.always_replay,
             )
             if keyed:
-                ctx = ObjectContext(
-                    self._services, inv.id, hdef.qualified_name, inv.actor, execution
-                )
+                object_type = WorkflowContext if hdef.kind is HandlerKind.RUN else ObjectContext
+                ctx = object_type(self._services, inv.id, hdef.qualified_name, inv.actor, execution)
             else:
                 ctx = ServiceContext(self._services, inv.id, hdef.qualified_name, execution)
         timeout = self._options.attempt_timeout
@@ -987,6 +1131,13 @@ class Node:
         execution = ctx._exec
         if execution is not None:
             sent = execution.finish_rows(batch)
+        promises: list[bytes] = []
+        if isinstance(ctx, SharedContext):
+            for name, outcome in ctx._promise_writes.items():
+                key = inv.actor.state_key(name)
+                batch.require(PROMISES, key, None)
+                batch.put(PROMISES, key, outcome)
+                promises.append(key)
         self._retire(batch, inv, InvocationStatus.COMPLETED, result=result, failure=failure)
         if batch:
             try:
@@ -997,6 +1148,8 @@ class Node:
                 raise
         self._forget(inv)
         self._deliver(sent)
+        for key in promises:
+            self._notify(PROMISES, key)
 
     def _retire(
         self,
@@ -1016,6 +1169,18 @@ class Node:
         inv.failure = failure
         inv.inbox_seq = None
         inv.next_retry_at = None
+        if inv.reply_to is not None:
+            if status is InvocationStatus.KILLED:
+                failure = Failure(
+                    error_type="InvocationKilled",
+                    message=f"the called invocation {inv.id} was killed",
+                    code=500,
+                )
+            batch.put(
+                SLOTS,
+                inv.reply_to,
+                pack_outcome(self._codec, value=result, failure=failure),
+            )
         retention = (
             self._options.idempotency_retention
             if inv.idempotency_key is not None
@@ -1039,6 +1204,8 @@ class Node:
     def _forget(self, inv: _Invocation) -> None:
         """Drop a finished (or failed, never durable) invocation from memory, after its last
         commit landed, and wake its waiters."""
+        if inv.reply_to is not None and inv.status.finished:
+            self._notify(SLOTS, inv.reply_to)
         if inv.expires_at is not None:
             self._sweep_wakeup.set()  # only now is its expiry row committed
         self._invocations.pop(inv.id, None)
@@ -1148,7 +1315,7 @@ class Node:
                 self._invocations[inv.id] = inv
                 self._paused += 1
                 inv.settle()
-                if hdef.kind is HandlerKind.EXCLUSIVE:
+                if hdef.holds_key:
                     self._mailboxes.setdefault(actor, Mailbox()).block(inv)
             else:
                 self._dispatch(inv)

@@ -77,6 +77,11 @@ class InvocationRecord:
     failure: Failure | None = None
     expires_at: int | None = None
     """When a finished record is deleted (µs); None while unfinished or if not retained."""
+    reply_to: bytes | None = None
+    """For a `ctx.call`: the slot (caller id + journal index) its outcome is delivered to."""
+    chain: tuple[str, ...] = ()
+    """The actors (``Type/key``) whose exclusive invocations wait on this one, outermost
+    first: a call into one of them would deadlock."""
 
     def to_wire(self) -> dict[str, Any]:
         """The stored form: a map of builtins (fast to encode, versioned)."""
@@ -97,6 +102,8 @@ class InvocationRecord:
             "result": self.result,
             "failure": None if self.failure is None else self.failure.to_wire(),
             "expires": self.expires_at,
+            "reply": self.reply_to,
+            "chain": list(self.chain),
         }
 
     @classmethod
@@ -121,6 +128,8 @@ class InvocationRecord:
             result=row["result"],
             failure=None if failure is None else Failure.from_wire(failure),
             expires_at=row["expires"],
+            reply_to=row.get("reply"),
+            chain=tuple(row.get("chain") or ()),
         )
 
     @property

@@ -83,6 +83,12 @@ class HandlerDef:
     """True when every user parameter is a plain positional one (no *args/**kwargs)."""
 
     @property
+    def holds_key(self) -> bool:
+        """Runs one at a time per key through the key's mailbox (exclusive and workflow run
+        handlers)."""
+        return self.kind is HandlerKind.EXCLUSIVE or self.kind is HandlerKind.RUN
+
+    @property
     def qualified_name(self) -> str:
         """``Type.handler``, as users and errors see it."""
         return f"{self.actor.name}.{self.name}"
@@ -216,22 +222,24 @@ class Registry:
                 f"two instances registered for actor type {name!r}; pass one instance per type"
             )
         actor = ActorDef(name=name, kind=spec.kind, cls=cls, instance=instance)
-        allowed = (
-            {HandlerKind.SERVICE}
-            if spec.kind is ActorKind.SERVICE
-            else {HandlerKind.EXCLUSIVE, HandlerKind.SHARED}
-        )
+        allowed = {
+            ActorKind.SERVICE: {HandlerKind.SERVICE},
+            ActorKind.VIRTUAL_OBJECT: {HandlerKind.EXCLUSIVE, HandlerKind.SHARED},
+            ActorKind.WORKFLOW: {HandlerKind.RUN, HandlerKind.SHARED},
+        }[spec.kind]
         for attr_name, fn in inspect.getmembers(cls, inspect.isfunction):
             hspec = getattr(fn, HANDLER_MARK, None)
             if not isinstance(hspec, HandlerSpec):
                 continue
             qualname = f"{name}.{attr_name}"
             if hspec.kind not in allowed:
-                hint = (
-                    "use @actors.handler in a service"
-                    if spec.kind is ActorKind.SERVICE
-                    else "use @actors.exclusive or @actors.shared in a virtual object"
-                )
+                hint = {
+                    ActorKind.SERVICE: "use @actors.handler in a service",
+                    ActorKind.VIRTUAL_OBJECT: (
+                        "use @actors.exclusive or @actors.shared in a virtual object"
+                    ),
+                    ActorKind.WORKFLOW: "use @actors.run or @actors.shared in a workflow",
+                }[spec.kind]
                 raise DefinitionError(
                     f"{qualname} is marked @actors.{DECORATOR_NAMES[hspec.kind]} but {name} is"
                     f" a {spec.kind.value}; {hint}"
@@ -273,6 +281,11 @@ class Registry:
                 )
             actor.handlers[hname] = hdef
             self._by_function[fn] = hdef
+        runs = [h for h in actor.handlers.values() if h.kind is HandlerKind.RUN]
+        if spec.kind is ActorKind.WORKFLOW and len(runs) != 1:
+            raise DefinitionError(
+                f"workflow {name} needs exactly one @actors.run handler, found {len(runs)}"
+            )
         if not actor.handlers:
             raise DefinitionError(
                 f"{name} has no handlers; mark its async methods with @actors.exclusive,"
