@@ -295,17 +295,17 @@ class _DurableSteps(_BaseContext):
 
                 raise Killed
 
-    async def _wait_slot(self, name: str, table: str, key: bytes, timeout: timedelta | None) -> Any:
+    async def _wait_slot(self, name: str, table: str, key: bytes, limit: timedelta | None) -> Any:
         """A journaled wait for a slot (a promise, an awakeable or a call reply) to be
         filled: the deadline and the outcome are journal entries, so a re-execution waits for
         the same deadline and gets the same outcome. Returns None on timeout."""
         execution = self._execution()
         codec = self._services.codec
         deadline: int | None = None
-        if timeout is not None:
+        if limit is not None:
             entry = execution.match(EntryKind.DEADLINE, name)
             if entry is None:
-                deadline = to_micros(self._services.clock.now() + timeout)
+                deadline = to_micros(self._services.clock.now() + limit)
                 execution.append(EntryKind.DEADLINE, name, value=codec.encode(deadline))
                 await execution.durable_point()
             else:
@@ -582,7 +582,8 @@ class Awakeable:
         self.id = awakeable_id
         """The id to hand to whoever completes it (``awk_...``)."""
 
-    async def wait(self, timeout: timedelta | None = None) -> Any:
+    # A durable deadline, journaled: a cancel scope could not survive a restart.
+    async def wait(self, timeout: timedelta | None = None) -> Any:  # noqa: ASYNC109
         """Wait (durably) for the value it is resolved with.
 
         Returns:
@@ -603,7 +604,8 @@ class DurablePromise:
         self._ctx = ctx
         self._name = name
 
-    async def wait(self, timeout: timedelta | None = None) -> Any:
+    # A durable deadline, journaled: a cancel scope could not survive a restart.
+    async def wait(self, timeout: timedelta | None = None) -> Any:  # noqa: ASYNC109
         """Wait (durably) until a shared handler or `Node.resolve_promise` resolves it.
 
         Returns:
@@ -688,7 +690,7 @@ class WorkflowSharedContext(SharedContext):
 
 if TYPE_CHECKING:
 
-    class _AnyKeyedContext(WorkflowContext, WorkflowSharedContext):
+    class _AnyKeyedContext(WorkflowContext, WorkflowSharedContext):  # type: ignore[misc]
         """The context type that fits every keyed handler in the typed `send`/`call`
         overloads (exclusive handlers take `ObjectContext`, shared ones `SharedContext`,
         workflow handlers their workflow contexts)."""
