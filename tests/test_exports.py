@@ -14,10 +14,13 @@ import storage
 
 ACTORS = [
     "ActorError",
+    "Awakeable",
     "CallAbandoned",
+    "CallCycle",
     "CodecError",
     "DataDirLocked",
     "DefinitionError",
+    "DurablePromise",
     "InvalidArguments",
     "InvalidKey",
     "InvocationKilled",
@@ -29,8 +32,10 @@ ACTORS = [
     "NodeClosed",
     "NodeOptions",
     "NodeStatistics",
+    "NonDeterministicHandler",
     "ObjectContext",
     "PayloadTooLarge",
+    "PromiseHandle",
     "ReadOnlyState",
     "RetryPolicy",
     "ServiceContext",
@@ -45,12 +50,16 @@ ACTORS = [
     "UnsupportedType",
     "UsageError",
     "WallClock",
+    "WorkflowContext",
+    "WorkflowSharedContext",
     "exclusive",
     "handler",
     "open_node",
+    "run",
     "service",
     "shared",
     "virtual_object",
+    "workflow",
 ]
 
 STORAGE = [
