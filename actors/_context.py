@@ -167,14 +167,32 @@ class _DurableSteps(_BaseContext):
         execution.append(EntryKind.NOW, "", value=self._services.codec.encode(micros))
         return from_micros(micros)
 
+    @overload
     async def run(
         self,
         name: str,
-        fn: Callable[[*Ts], Awaitable[R]] | Callable[[*Ts], R],
+        fn: Callable[[*Ts], Awaitable[R]],
         *args: *Ts,
         retry: RetryPolicy | None = None,
         non_retryable: tuple[type[BaseException], ...] = (),
-    ) -> R:
+    ) -> R: ...
+    @overload
+    async def run(
+        self,
+        name: str,
+        fn: Callable[[*Ts], R],
+        *args: *Ts,
+        retry: RetryPolicy | None = None,
+        non_retryable: tuple[type[BaseException], ...] = (),
+    ) -> R: ...
+    async def run(  # type: ignore[misc]  # mypy cannot match *Ts overloads to *Any
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry: RetryPolicy | None = None,
+        non_retryable: tuple[type[BaseException], ...] = (),
+    ) -> Any:
         """Run a side effect once and journal its result.
 
         The result is committed (with the state changes made so far) before this returns;
@@ -212,7 +230,7 @@ class _DurableSteps(_BaseContext):
                     failure.message, code=failure.code, error_type=failure.error_type
                 )
             assert entry.value is not None
-            value: R = codec.decode(entry.value)
+            value: Any = codec.decode(entry.value)
             return value
         attempt = 0
         while True:
@@ -248,7 +266,7 @@ class _DurableSteps(_BaseContext):
         encoded = codec.encode(result)
         execution.append(EntryKind.RUN, name, value=encoded)
         await execution.durable_point()
-        decoded: R = codec.decode(encoded)
+        decoded: Any = codec.decode(encoded)
         return decoded
 
     async def _record_failure(self, name: str, failure: Failure) -> NoReturn:
