@@ -24,7 +24,7 @@ _SHOW: dict[Comparison, str] = {"<=": "≤", "<": "<", ">=": "≥", "==": "="}
 
 @attrs.frozen(kw_only=True)
 class Target:
-    """A bound a measured value should meet (issue 2, "Performance")."""
+    """A bound a measured value should meet (issues 2 and 3, "Performance")."""
 
     op: Comparison
     value: float
@@ -36,7 +36,11 @@ class Target:
 
 @attrs.frozen(kw_only=True)
 class RowSpec:
-    """One line of the table: which metric, how to show it, and its target if it has one."""
+    """One line of the table: which metric, how to show it, and its target if it has one.
+
+    A row with `not_measured` set is a metric the benchmark cannot measure yet (the reason
+    says why): it is reported as such whenever its workload is chosen, without a number.
+    """
 
     id: str
     workload: str
@@ -44,6 +48,7 @@ class RowSpec:
     unit: str
     digits: int = 1
     target: Target | None = None
+    not_measured: str | None = None
 
 
 ROWS: tuple[RowSpec, ...] = (
@@ -129,50 +134,211 @@ ROWS: tuple[RowSpec, ...] = (
         digits=0,
     ),
     RowSpec(id="c.calls_per_s", workload="c", label="activation calls/s", unit="/s", digits=0),
+    RowSpec(id="d.p50_us", workload="d", label="workflow p50", unit="µs"),
+    RowSpec(id="d.p99_us", workload="d", label="workflow p99", unit="µs"),
+    RowSpec(id="d.workflows_per_s", workload="d", label="workflows/s", unit="/s", digits=0),
+    RowSpec(
+        id="d.commits_per_workflow",
+        workload="d",
+        label="commits per workflow (measured)",
+        unit="",
+        digits=2,
+    ),
+    RowSpec(
+        id="d.step_p50_us",
+        workload="d",
+        label="per-step cost (workflow p50 / 11 commits)",
+        unit="µs",
+    ),
+    RowSpec(
+        id="d.step_x_floor",
+        workload="d",
+        label="per-step cost / floor p50",
+        unit="x",
+        digits=2,
+        target=Target(op="<=", value=2.2),
+    ),
+    RowSpec(
+        id="d.run_p50_us", workload="d", label="one ctx.run p50 (timed in the handler)", unit="µs"
+    ),
+    RowSpec(
+        id="d.run_p99_us", workload="d", label="one ctx.run p99 (timed in the handler)", unit="µs"
+    ),
+    RowSpec(
+        id="d.run_p50_x_floor",
+        workload="d",
+        label="one ctx.run p50 / floor p50",
+        unit="x",
+        digits=2,
+    ),
+    RowSpec(
+        id="d.batches_per_commit", workload="d", label="mean batches per commit", unit="", digits=2
+    ),
+    RowSpec(
+        id="d.loop_cpu_per_step_us",
+        workload="d",
+        label="event-loop CPU per step (1/10 workflow)",
+        unit="µs",
+    ),
+    RowSpec(
+        id="d.process_cpu_per_step_us",
+        workload="d",
+        label="process CPU per step (1/10 workflow)",
+        unit="µs",
+    ),
+    RowSpec(id="e.workflows_per_s", workload="e", label="workflows/s", unit="/s", digits=0),
+    RowSpec(
+        id="e.steps_per_s",
+        workload="e",
+        label="steps/s (10 ctx.run per workflow)",
+        unit="/s",
+        digits=0,
+        target=Target(op=">=", value=50_000),
+    ),
+    RowSpec(id="e.commits_per_s", workload="e", label="commits/s", unit="/s", digits=0),
+    RowSpec(id="e.batches_per_commit", workload="e", label="mean batches per commit", unit=""),
+    RowSpec(
+        id="e.batches_per_workflow",
+        workload="e",
+        label="batches per workflow",
+        unit="",
+        digits=2,
+    ),
+    RowSpec(id="e.p50_us", workload="e", label="workflow p50", unit="µs"),
+    RowSpec(id="e.p99_us", workload="e", label="workflow p99", unit="µs"),
+    RowSpec(
+        id="e.loop_cpu_per_step_us",
+        workload="e",
+        label="event-loop CPU per step (1/10 workflow)",
+        unit="µs",
+    ),
+    RowSpec(
+        id="e.process_cpu_per_step_us",
+        workload="e",
+        label="process CPU per step (1/10 workflow)",
+        unit="µs",
+    ),
+    RowSpec(
+        id="f.record_s",
+        workload="f",
+        label="first execution (records the journal)",
+        unit="s",
+        digits=3,
+    ),
+    RowSpec(id="f.record_step_us", workload="f", label="  per recorded step", unit="µs"),
+    RowSpec(
+        id="f.record_step_x_floor",
+        workload="f",
+        label="  per recorded step / floor p50",
+        unit="x",
+        digits=2,
+    ),
+    RowSpec(
+        id="f.resume_s",
+        workload="f",
+        label="resume: failure to end of replayed steps",
+        unit="s",
+        digits=3,
+        target=Target(op="<", value=1.0),
+    ),
+    RowSpec(
+        id="f.reload_s",
+        workload="f",
+        label="  of which reload (record failure, read journal)",
+        unit="s",
+        digits=3,
+    ),
+    RowSpec(
+        id="f.replay_s",
+        workload="f",
+        label="  of which replay (2nd handler entry to end)",
+        unit="s",
+        digits=3,
+    ),
+    RowSpec(id="f.replay_entry_us", workload="f", label="  replay per entry", unit="µs", digits=2),
+    RowSpec(
+        id="f.complete_s",
+        workload="f",
+        label="completion commit (deletes the journal)",
+        unit="s",
+        digits=3,
+    ),
+    RowSpec(
+        id="g.rss_mb",
+        workload="g",
+        label="RSS with the workflows suspended",
+        unit="MB",
+        target=Target(op="<", value=500),
+        not_measured="needs suspension of waiting invocations (issue 3)",
+    ),
 )
 
 
 @attrs.frozen(kw_only=True)
 class Row:
-    """A row with its measured value (the median over runs) and every run's value."""
+    """A row with its measured value (the median over runs) and every run's value.
+
+    A row that is not measured (``spec.not_measured``) has no value and no runs.
+    """
 
     spec: RowSpec
-    value: float
+    value: float | None
     runs: tuple[float, ...]
 
     @property
+    def measured(self) -> bool:
+        """Whether this row has a number."""
+        return self.value is not None
+
+    @property
     def met(self) -> bool | None:
-        """Whether the target is met (None: this row has no target)."""
-        if self.spec.target is None:
+        """Whether the target is met (None: this row has no target, or no number)."""
+        if self.spec.target is None or self.value is None:
             return None
         return self.spec.target.met_by(self.value)
 
     def to_json(self) -> dict[str, Any]:
         """The row as a JSON object."""
         target = self.spec.target
-        return {
+        row: dict[str, Any] = {
             "id": self.spec.id,
             "workload": self.spec.workload,
             "label": self.spec.label.strip(),
             "unit": self.spec.unit,
-            "value": self.value,
-            "runs": list(self.runs),
-            "target": None if target is None else {"op": target.op, "value": target.value},
-            "met": self.met,
         }
+        if self.value is None:
+            row["status"] = "not_measured"
+            row["reason"] = self.spec.not_measured
+        else:
+            row["status"] = "measured"
+            row["value"] = self.value
+            row["runs"] = list(self.runs)
+        row["target"] = None if target is None else {"op": target.op, "value": target.value}
+        row["met"] = self.met
+        return row
 
 
-def build_rows(median: Mapping[str, float], runs: Sequence[Mapping[str, float]]) -> list[Row]:
-    """The rows whose metric was measured, in table order."""
-    return [
-        Row(
-            spec=spec,
-            value=median[spec.id],
-            runs=tuple(run[spec.id] for run in runs if spec.id in run),
-        )
-        for spec in ROWS
-        if spec.id in median
-    ]
+def build_rows(
+    median: Mapping[str, float],
+    runs: Sequence[Mapping[str, float]],
+    workloads: Sequence[str] = (),
+) -> list[Row]:
+    """The rows whose metric was measured, and the not-measured rows of the chosen
+    `workloads`, in table order."""
+    rows: list[Row] = []
+    for spec in ROWS:
+        if spec.not_measured is not None:
+            if spec.workload in workloads:
+                rows.append(Row(spec=spec, value=None, runs=()))
+        elif spec.id in median:
+            rows.append(
+                Row(
+                    spec=spec,
+                    value=median[spec.id],
+                    runs=tuple(run[spec.id] for run in runs if spec.id in run),
+                )
+            )
+    return rows
 
 
 def _number(value: float, digits: int) -> str:
@@ -195,21 +361,28 @@ def format_table(
     lines = ["trio-actors benchmark", *facts.header()]
     if repeat > 1:
         lines.append(f"values : median of {repeat} runs (each metric on its own)")
-    width = max(len(row.spec.label) for row in rows) if rows else 10
+    width = max((len(row.spec.label) for row in rows if row.measured), default=10)
     heading = f"  {'metric':<{width}}  {'measured':>16}  {'target':>12}  met"
     current = None
     for row in rows:
-        if row.spec.workload != current:
-            current = row.spec.workload
-            lines += ["", titles.get(current, current), heading]
         spec = row.spec
-        measured = _with_unit(_number(row.value, spec.digits), spec.unit)
+        if spec.workload != current:
+            current = spec.workload
+            title = titles.get(current, current)
+            if row.value is None:
+                # A workload not measured yet: its title and the reason, without numbers.
+                lines += ["", f"{title}: not measured — {spec.not_measured}"]
+                continue
+            lines += ["", title, heading]
         target = ""
-        met = ""
         if spec.target is not None:
             shown = _number(spec.target.value, 1 if spec.unit == "x" else 0)
             target = _with_unit(f"{_SHOW[spec.target.op]} {shown}", spec.unit)
-            met = "yes" if row.met else "NO"
+        if row.value is None:
+            lines.append(f"  {spec.label:<{width}}  not measured — {spec.not_measured}")
+            continue
+        measured = _with_unit(_number(row.value, spec.digits), spec.unit)
+        met = "" if spec.target is None else ("yes" if row.met else "NO")
         lines.append(f"  {spec.label:<{width}}  {measured:>16}  {target:>12}  {met}".rstrip())
     return "\n".join(lines)
 
@@ -223,7 +396,10 @@ def json_document(
     runs: Sequence[Mapping[str, float]],
 ) -> dict[str, Any]:
     """Everything a run measured, for ``--json``: the rows of the table, then every metric
-    (including those the table leaves out) of every run."""
+    (including those the table leaves out) of every run.
+
+    ``targets_met`` covers the measured rows; the ids of targeted rows that could not be
+    measured are listed in ``targets_not_measured``."""
     return {
         "schema": 1,
         **timing,
@@ -232,5 +408,8 @@ def json_document(
         "workloads": dict(titles),
         "rows": [row.to_json() for row in rows],
         "targets_met": all(row.met is not False for row in rows),
+        "targets_not_measured": [
+            row.spec.id for row in rows if not row.measured and row.spec.target is not None
+        ],
         "runs": [dict(run) for run in runs],
     }

@@ -1,4 +1,5 @@
-"""How big each workload is: the full sizes of issue 2 and the ~10x smaller ``--quick`` ones."""
+"""How big each workload is: the full sizes of issues 2 and 3 and the ~10x smaller ``--quick``
+ones."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ def _not_negative(_: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"{attribute.name} must not be negative, got {value}")
 
 
+SUSPENDED_WORKFLOWS = 100_000
+"""The size of workload (g), which is not measured yet (it needs suspension, issue 3)."""
+
+
 @attrs.frozen(kw_only=True)
 class Sizes:
     """Workload sizes. Warm-up operations run before the clock starts and are not counted."""
@@ -28,10 +33,16 @@ class Sizes:
     b_warmup_per_key: int = attrs.field(default=2, validator=_not_negative)
     c_actors: int = attrs.field(default=100_000, validator=_positive)
     c_concurrency: int = attrs.field(default=64, validator=_positive)
+    d_workflows: int = attrs.field(default=200, validator=_positive)
+    d_warmup: int = attrs.field(default=10, validator=_not_negative)
+    e_workflows: int = attrs.field(default=640, validator=_positive)
+    e_keys: int = attrs.field(default=64, validator=_positive)
+    e_warmup_per_key: int = attrs.field(default=1, validator=_not_negative)
+    f_entries: int = attrs.field(default=10_000, validator=_positive)
 
     @classmethod
     def full(cls) -> Sizes:
-        """The sizes issue 2 asks for."""
+        """The sizes issues 2 and 3 ask for."""
         return cls()
 
     @classmethod
@@ -44,6 +55,10 @@ class Sizes:
             a_warmup=20,
             b_calls=2_000,
             c_actors=10_000,
+            d_workflows=20,
+            d_warmup=2,
+            e_workflows=128,
+            f_entries=1_000,
         )
 
     def titles(self) -> dict[str, str]:
@@ -58,4 +73,17 @@ class Sizes:
                 f"(c) {self.c_actors:,} actors activated once, then idle"
                 f" ({self.c_concurrency} concurrent callers, separate process)"
             ),
+            "d": (
+                f"(d) 10-step workflow, sequential: {self.d_workflows:,} invocations on 1 key"
+                " (10 ctx.run steps + completion = 11 commits)"
+            ),
+            "e": (
+                f"(e) 10-step workflow, {self.e_keys} concurrent: {self.e_keys} callers on"
+                f" {self.e_keys} keys, {self.e_workflows:,} invocations"
+            ),
+            "f": (
+                f"(f) replay of a {self.f_entries:,}-entry journal"
+                " (fails once after its last step; the retry replays)"
+            ),
+            "g": (f"(g) {SUSPENDED_WORKFLOWS:,} workflows suspended on a 1-hour durable sleep"),
         }
