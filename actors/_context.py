@@ -494,18 +494,25 @@ class SharedContext(_KeyedContext):
         """The names with a stored value, sorted."""
         return sorted(self._committed())
 
-    def __getattr__(self, name: str) -> NoReturn:
-        if name in ("set", "clear", "clear_all"):
-            raise ReadOnlyState(
-                f"ctx.{name}() is not available in shared handler {self._handler}: shared"
-                " handlers are read-only. Make the handler @actors.exclusive to change state"
-            )
-        if name in ("run", "sleep", "sleep_until", "send"):
-            raise ReadOnlyState(
-                f"ctx.{name}() is not available in shared handler {self._handler}: shared"
-                " handlers take no durable steps. Use an @actors.exclusive handler or a service"
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    if not TYPE_CHECKING:  # at runtime only, so mypy still reports `ctx.set` in shared code
+
+        def __getattr__(self, name: str) -> NoReturn:
+            _refuse(self, name)
+
+
+def _refuse(ctx: SharedContext, name: str) -> NoReturn:
+    """The clear error for a write or a durable step attempted in a shared handler."""
+    if name in ("set", "clear", "clear_all"):
+        raise ReadOnlyState(
+            f"ctx.{name}() is not available in shared handler {ctx._handler}: shared handlers"
+            " are read-only. Make the handler @actors.exclusive to change state"
+        )
+    if name in ("run", "sleep", "sleep_until", "send", "call", "awakeable"):
+        raise ReadOnlyState(
+            f"ctx.{name}() is not available in shared handler {ctx._handler}: shared handlers"
+            " take no durable steps. Use an @actors.exclusive handler or a service"
+        )
+    raise AttributeError(f"{type(ctx).__name__!r} object has no attribute {name!r}")
 
 
 class ObjectContext(_DurableSteps, SharedContext):

@@ -57,7 +57,9 @@ TABLES = (
 
 MAX_KEY_BYTES = 256
 MAX_STATE_NAME_BYTES = 128
-MAX_IDEMPOTENCY_KEY_BYTES = 128
+MAX_IDEMPOTENCY_KEY_BYTES = 100
+"""With the longest type (64), key (256) and handler (64) names, the stored key stays within
+LMDB's 511 bytes."""
 INVOCATION_ID_BYTES = 20
 
 

@@ -62,6 +62,7 @@ from ._layout import (
     IDEMPOTENCY,
     INBOX,
     INVOCATIONS,
+    JOURNAL,
     MAX_IDEMPOTENCY_KEY_BYTES,
     META,
     PROMISES,
@@ -71,6 +72,7 @@ from ._layout import (
     InvocationId,
     actor_id,
     parse_slot_id,
+    prefix_end,
     validate_key,
 )
 from ._mailbox import Mailbox
@@ -345,8 +347,9 @@ class Node:
         ``await node.call(Cart.add_item, "alice", "apple")`` for a virtual object (the key comes
         first), ``await node.call(Greeter.greet, "bob")`` for a service. The invocation becomes
         durable at its first durable point: for a short handler, its completion, committed in
-        one transaction with its state changes. If this caller is cancelled, the invocation
-        still runs to completion.
+        one transaction with its state changes. The handler runs in the caller's task when its
+        key is free: a caller cancelled before the first durable point cancels the call (it
+        took no effect); after it, the invocation goes on in the background (`attach` to it).
 
         Args:
             handler: the handler function, e.g. ``Cart.add_item``.
@@ -1227,6 +1230,12 @@ class Node:
 
     async def _finish_killed(self, inv: _Invocation) -> None:
         batch = self._batch()
+        if inv.durable:
+            # Its journal and the slots addressed to it go with it.
+            start = inv.id.raw
+            for table in (JOURNAL, SLOTS):
+                for key, _ in self._store.scan(table, start=start, stop=prefix_end(start)):
+                    batch.delete(table, key)
         self._retire(batch, inv, InvocationStatus.KILLED)
         if batch:
             await self._store.commit(batch)

@@ -48,8 +48,16 @@ def _type_check(tp: object) -> Check | None:
         allowed = typing.get_args(tp)
         return lambda v: v in allowed
     if origin is not None and isinstance(origin, type):
+        try:
+            isinstance(None, origin)
+        except TypeError:
+            return None
         return lambda v: isinstance(v, origin)
     if isinstance(tp, type):
+        try:
+            isinstance(None, tp)  # TypedDict and non-runtime Protocols refuse isinstance
+        except TypeError:
+            return None
         return lambda v: isinstance(v, tp)
     return None
 
