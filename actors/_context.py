@@ -411,6 +411,7 @@ class _DurableSteps(_BaseContext):
         handler: Callable[[Any, ServiceContext, *Ts], Awaitable[Any]],
         /,
         *args: *Ts,
+        delay: timedelta | None = None,
     ) -> str: ...
     @overload
     def send(
@@ -419,13 +420,21 @@ class _DurableSteps(_BaseContext):
         key: str,
         /,
         *args: *Ts,
+        delay: timedelta | None = None,
     ) -> str: ...
-    def send(self, handler: Callable[..., Awaitable[Any]], /, *args: Any) -> str:  # type: ignore[misc]
+    def send(  # type: ignore[misc]
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        /,
+        *args: Any,
+        delay: timedelta | None = None,
+    ) -> str:
         """Send a one-way message to another actor (or service): durable and exactly once.
 
         The message is enqueued in the same transaction as this invocation's next durable
         point (or its completion), so it is sent exactly once however often this invocation
-        is re-executed.
+        is re-executed. With `delay`, it runs no earlier than that after this step (a
+        durable timer: it survives restarts).
 
         Returns:
             The id of the invocation the message creates.
@@ -435,7 +444,7 @@ class _DurableSteps(_BaseContext):
         """
         execution = self._execution()
         assert self._services.sender is not None
-        target = self._services.sender(handler, args)
+        target = self._services.sender(handler, args, delay)
         name = target.hdef.qualified_name
         entry = execution.match(EntryKind.SEND, name)
         if entry is not None:

@@ -8,6 +8,7 @@ the store's group commit (DESIGN §4, "The hot path").
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import random
@@ -136,6 +137,7 @@ class _Invocation:
         "last_error",
         "modified_at",
         "next_retry_at",
+        "not_before",
         "reply_to",
         "result",
         "scope",
@@ -169,6 +171,7 @@ class _Invocation:
         self.failure: Failure | None = None
         self.expires_at: int | None = None
         self.reply_to: bytes | None = None
+        self.not_before: int | None = None
         self.chain: tuple[str, ...] = ()
         self.durable = False
         self.error: Exception | None = None
@@ -198,6 +201,7 @@ class _Invocation:
         inv.failure = record.failure
         inv.expires_at = record.expires_at
         inv.reply_to = record.reply_to
+        inv.not_before = record.not_before
         inv.chain = record.chain
         inv.durable = True
         return inv
@@ -221,6 +225,7 @@ class _Invocation:
             failure=self.failure,
             expires_at=self.expires_at,
             reply_to=self.reply_to,
+            not_before=self.not_before,
             chain=self.chain,
         )
 
@@ -310,6 +315,8 @@ class Node:
         self._sweep_wakeup = trio.Event()
         self._closed = False
         self._slot_events: dict[tuple[str, bytes], trio.Event] = {}
+        self._timers: list[tuple[int, bytes, _Invocation]] = []
+        self._timer_wakeup = trio.Event()
 
     # ----------------------------------------------------------------------------- public API
 
@@ -386,6 +393,7 @@ class Node:
         /,
         *args: *Ts,
         idempotency_key: str | None = None,
+        delay: timedelta | None = None,
     ) -> str: ...
     @overload
     async def send(
@@ -395,6 +403,7 @@ class Node:
         /,
         *args: *Ts,
         idempotency_key: str | None = None,
+        delay: timedelta | None = None,
     ) -> str: ...
     async def send(  # type: ignore[misc]  # mypy cannot match *Ts overloads to *Any
         self,
@@ -402,6 +411,7 @@ class Node:
         /,
         *args: Any,
         idempotency_key: str | None = None,
+        delay: timedelta | None = None,
     ) -> str:
         """Durably enqueue an invocation and return its id without waiting for it to run.
 
@@ -412,6 +422,8 @@ class Node:
             handler: the handler function, e.g. ``Cart.checkout``.
             args: the key (virtual objects), then the handler's arguments.
             idempotency_key: a repeated send with the same key returns the first invocation's id.
+            delay: run it no earlier than this from now (durable: it survives restarts; it
+                joins its key's mailbox only when due, so it holds nothing meanwhile).
 
         Returns:
             The invocation id (``inv_...``).
@@ -423,7 +435,7 @@ class Node:
         """
         if self._registry.handler_for(handler).kind is HandlerKind.RUN:
             idempotency_key = _WORKFLOW_RUN  # sending a workflow run starts it, once
-        inv, new = await self._admit(handler, args, idempotency_key, durable=True)
+        inv, new = await self._admit(handler, args, idempotency_key, durable=True, delay=delay)
         if new:
             self._dispatch(inv)
         return str(inv.id)
@@ -662,13 +674,14 @@ class Node:
         idempotency_key: str | None,
         *,
         durable: bool,
+        delay: timedelta | None = None,
     ) -> tuple[_Invocation, bool]:
         """Validate and create an invocation (durably enqueued if `durable`).
 
         Returns the invocation and whether it is new (False: an earlier one with the same
         idempotency key, which the caller attaches to).
         """
-        inv = self._prepare(handler, args, idempotency_key)
+        inv = self._prepare(handler, args, idempotency_key, delay)
         idem_key = inv.idempotency_table_key
         if idem_key is not None:
             existing = self._find_idempotent(idem_key)
@@ -694,19 +707,25 @@ class Node:
         return inv, True
 
     def _prepare_send(
-        self, handler: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        delay: timedelta | None = None,
     ) -> _Invocation:
         """A message sent by a handler (`ctx.send`): validated now, enqueued at the sender's
         next durable point."""
-        return self._prepare(handler, args, None)
+        return self._prepare(handler, args, None, delay)
 
     def _prepare(
         self,
         handler: Callable[..., Awaitable[Any]],
         args: tuple[Any, ...],
         idempotency_key: str | None,
+        delay: timedelta | None = None,
     ) -> _Invocation:
         """Validate a request and build its invocation (nothing is written)."""
+        if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
+            raise InvalidArguments(f"delay must be a non-negative timedelta, got {delay!r}")
         if self._closed:
             raise NodeClosed("the node is closed; open a new one with actors.open_node")
         hdef = self._registry.handler_for(handler)
@@ -724,7 +743,7 @@ class Node:
         encoded_args = self._codec.encode(list(args))
         if idempotency_key is not None:
             self._check_idempotency_key(idempotency_key)
-        return _Invocation(
+        inv = _Invocation(
             id=InvocationId.new(actor.placement, self._rng.randbytes(12)),
             actor=actor,
             hdef=hdef,
@@ -732,6 +751,10 @@ class Node:
             created_at=self._now_us(),
             idempotency_key=idempotency_key,
         )
+        if delay:
+            inv.not_before = inv.created_at + delay // timedelta(microseconds=1)
+            inv.status = InvocationStatus.SCHEDULED
+        return inv
 
     @staticmethod
     def _check_idempotency_key(key: object) -> None:
@@ -932,6 +955,12 @@ class Node:
     def _dispatch(self, inv: _Invocation) -> None:
         self._invocations[inv.id] = inv
         self._busy()
+        if inv.status is InvocationStatus.SCHEDULED:
+            if inv.not_before is not None and inv.not_before > self._now_us():
+                heapq.heappush(self._timers, (inv.not_before, inv.id.raw, inv))
+                self._timer_wakeup.set()
+                return
+            inv.status = InvocationStatus.INBOX
         if inv.hdef.holds_key:
             mailbox = self._mailboxes.get(inv.actor)
             if mailbox is None:
@@ -1331,6 +1360,21 @@ class Node:
             count += 1
         return count
 
+    async def _fire_timers(self) -> None:
+        """Move delayed invocations into their mailboxes when they are due. The due-time
+        index is in memory, rebuilt at start-up from the stored records (it is derived)."""
+        while True:
+            self._timer_wakeup = trio.Event()
+            now = self._now_us()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, inv = heapq.heappop(self._timers)
+                if inv.status is InvocationStatus.SCHEDULED and not inv.kill_requested:
+                    inv.status = InvocationStatus.INBOX
+                    self._dispatch(inv)
+            wait = math.inf if not self._timers else (self._timers[0][0] - now) / 1e6
+            with trio.move_on_after(wait):
+                await self._timer_wakeup.wait()
+
     async def _sweep_expired(self) -> None:
         """Delete finished records whose retention has passed (a derived index, by time)."""
         while True:
@@ -1427,6 +1471,7 @@ async def run_node(
             if recovered:
                 _log.info("recovered %d unfinished invocations", recovered)
             nursery.start_soon(node._sweep_expired)
+            nursery.start_soon(node._fire_timers)
             try:
                 yield node
             finally:

@@ -17,6 +17,8 @@ RECORD_VERSION = 1
 class InvocationStatus(enum.Enum):
     """Where an invocation is in its lifecycle."""
 
+    SCHEDULED = "scheduled"
+    """Durably accepted with a delay: joins its key's mailbox when it is due."""
     INBOX = "inbox"
     """Durably accepted, waiting for its turn."""
     RUNNING = "running"
@@ -77,6 +79,8 @@ class InvocationRecord:
     failure: Failure | None = None
     expires_at: int | None = None
     """When a finished record is deleted (µs); None while unfinished or if not retained."""
+    not_before: int | None = None
+    """For a delayed send: when it is due (µs since the epoch)."""
     reply_to: bytes | None = None
     """For a `ctx.call`: the slot (caller id + journal index) its outcome is delivered to."""
     chain: tuple[str, ...] = ()
@@ -103,6 +107,7 @@ class InvocationRecord:
             "failure": None if self.failure is None else self.failure.to_wire(),
             "expires": self.expires_at,
             "reply": self.reply_to,
+            "due": self.not_before,
             "chain": list(self.chain),
         }
 
@@ -129,6 +134,7 @@ class InvocationRecord:
             failure=None if failure is None else Failure.from_wire(failure),
             expires_at=row["expires"],
             reply_to=row.get("reply"),
+            not_before=row.get("due"),
             chain=tuple(row.get("chain") or ()),
         )
 

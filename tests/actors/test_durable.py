@@ -232,3 +232,55 @@ async def test_kill_a_durably_sleeping_invocation(
         assert await node.attach(queued) == ["o:reserve", "o:charge", "o:confirm"]
         assert sink.effects["woke"] == 0
         assert trio.current_time() < 3600
+
+
+async def test_delayed_sends(autojump_clock: object, options: actors.NodeOptions) -> None:
+    sink = Sink()
+    async with open_memory_node(instances(sink), options=options) as node:
+        start = trio.current_time()
+        inv = await node.send(Saga.forward, "d", "later", 0, delay=timedelta(minutes=5))
+        assert node.get_invocation(inv).status is actors.InvocationStatus.SCHEDULED
+        # A delayed message holds nothing: the key serves other work meanwhile.
+        await node.call(Saga.forward, "d", "now", 0)
+        assert node.get_state(Saga, "d") == {"log": ["now"]}
+        assert await node.attach(inv) is None
+        assert trio.current_time() - start == pytest.approx(300)
+        assert node.get_state(Saga, "d") == {"log": ["now", "later"]}
+        with pytest.raises(actors.InvalidArguments, match="non-negative timedelta"):
+            await node.send(Saga.forward, "d", "x", 0, delay=timedelta(seconds=-1))
+
+
+async def test_a_delayed_send_survives_a_restart(tmp_path: Path, autojump_clock: object) -> None:
+    sink = Sink()
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    first = actors.NodeOptions(clock=actors.TrioWallClock(start=t0))
+    async with actors.open_node(tmp_path, instances(sink), options=first) as node:
+        inv = await node.send(Saga.forward, "d", "m", 0, delay=timedelta(hours=1))
+        await trio.sleep(60)
+        assert node.get_state(Saga, "d") == {}
+    later = actors.NodeOptions(clock=actors.TrioWallClock(start=t0 + timedelta(minutes=30)))
+    async with actors.open_node(tmp_path, instances(sink), options=later) as node:
+        start = trio.current_time()
+        assert node.get_invocation(inv).status is actors.InvocationStatus.SCHEDULED
+        assert await node.attach(inv) is None
+        assert trio.current_time() - start == pytest.approx(1800)
+        assert node.get_state(Saga, "d") == {"log": ["m"]}
+
+
+@actors.virtual_object
+class Shop:
+    """Sends a delayed message from a handler (the DESIGN's checkout example)."""
+
+    @actors.exclusive
+    async def checkout(self, ctx: actors.ObjectContext) -> str:
+        return ctx.send(Saga.forward, "shipping", ctx.key, 0, delay=timedelta(minutes=5))
+
+
+async def test_a_handler_sends_a_delayed_message(autojump_clock: object) -> None:
+    sink = Sink()
+    async with open_memory_node([*instances(sink), Shop()]) as node:
+        shipped = await node.call(Shop.checkout, "alice")
+        assert node.get_state(Saga, "shipping") == {}
+        assert await node.attach(shipped) is None
+        assert trio.current_time() == pytest.approx(300)
+        assert node.get_state(Saga, "shipping") == {"log": ["alice"]}
