@@ -36,6 +36,7 @@ from ._errors import CallCycle as CallCycle
 from ._errors import DefinitionError as DefinitionError
 from ._errors import InvalidArguments as InvalidArguments
 from ._errors import InvalidKey as InvalidKey
+from ._errors import InvocationCancelled as InvocationCancelled
 from ._errors import InvocationKilled as InvocationKilled
 from ._errors import InvocationPaused as InvocationPaused
 from ._errors import InvocationTimeout as InvocationTimeout
@@ -55,6 +56,7 @@ from ._records import InvocationStatus as InvocationStatus
 from ._retry import RetryPolicy as RetryPolicy
 
 __all__ = [
+    "InvocationCancelled",
     "NonDeterministicHandler",
     "CallCycle",
     "workflow",

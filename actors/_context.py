@@ -303,15 +303,21 @@ class _DurableSteps(_BaseContext):
             await execution.durable_point()
         assert wake is not None
         remaining = (wake - to_micros(self._services.clock.now())) / 1e6
+        execution.check_cancel()
         if remaining > 0:
             invocation = execution.invocation
             with trio.CancelScope() as invocation.scope:
-                await trio.sleep(remaining)
+                invocation.waiting = True
+                try:
+                    await trio.sleep(remaining)
+                finally:
+                    invocation.waiting = False
             invocation.scope = None
             if invocation.kill_requested:
                 from ._execution import Killed
 
                 raise Killed
+            execution.check_cancel()
 
     async def _wait_slot(self, name: str, table: str, key: bytes, limit: timedelta | None) -> Any:
         """A journaled wait for a slot (a promise, an awakeable or a call reply) to be

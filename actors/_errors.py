@@ -80,6 +80,12 @@ class InvocationPaused(ActorError):
         self.last_error = last_error
 
 
+class InvocationCancelled(TerminalError):
+    """Raised inside a handler at its next durable step or wait after `Node.cancel`: handler
+    code may catch it to compensate (its `except`/`finally` blocks run and may take durable
+    steps). Uncaught, it fails the invocation terminally (code 409)."""
+
+
 class InvocationKilled(ActorError):
     """The invocation was killed by an operator; its handler did not complete."""
 

@@ -15,6 +15,7 @@ import trio
 
 from storage import Batch, Codec, Reader
 
+from ._errors import InvocationCancelled
 from ._journal import Divergence, Entry, EntryKind, Journal
 from ._layout import JOURNAL, SLOTS, STATE, ActorId, InvocationId, prefix_end, slot_key
 
@@ -99,6 +100,8 @@ class Execution:
         self.outbox: list[Any] = []
         self.always_replay = always_replay
         self.diverged: Diverged | None = None
+        self.cancel_delivered = False
+        invocation.execution = self
 
     @classmethod
     def load(
@@ -146,11 +149,44 @@ class Execution:
         """
         if self.diverged is not None:
             raise self.diverged
+        self.check_cancel()
         found = self.journal.match(kind, name)
         if isinstance(found, Divergence):
             self.diverged = Diverged(found)
             raise self.diverged
         return found
+
+    def check_cancel(self) -> None:
+        """Deliver a requested cancellation at this point, journaled so that a re-execution
+        sees it at the same point.
+
+        Raises:
+            InvocationCancelled: a cancellation is due here.
+        """
+        recorded = self.journal.next_recorded()
+        if recorded is not None and recorded.kind is EntryKind.CANCEL:
+            self.journal.match(EntryKind.CANCEL, "")
+            self.cancel_delivered = True
+            raise self._cancelled()
+        if recorded is None and self.invocation.cancel_requested and not self.cancel_delivered:
+            self.cancel_delivered = True
+            self.journal.append(EntryKind.CANCEL, "")
+            raise self._cancelled()
+
+    def _cancelled(self) -> InvocationCancelled:
+        return InvocationCancelled(f"invocation {self.invocation.id} was cancelled", code=409)
+
+    def outstanding_calls(self) -> list[str]:
+        """Ids of invocations this one called and has no reply from yet."""
+        entries = self.journal.entries()
+        answered = {e.name for e in entries if e.kind is EntryKind.OUTCOME}
+        return [
+            self.engine.codec.decode(e.value)
+            for e in entries
+            if e.kind is EntryKind.CALL
+            and e.value is not None
+            and f"call-{e.index}" not in answered
+        ]
 
     def check_complete(self) -> None:
         """At the handler's return.
@@ -260,12 +296,18 @@ class Execution:
             if wait <= 0:
                 return None
             event = self.engine.slot_event(table, key)
+            self.check_cancel()
             with trio.CancelScope() as invocation.scope:
-                with trio.move_on_after(wait):
-                    await event.wait()
+                invocation.waiting = True
+                try:
+                    with trio.move_on_after(wait):
+                        await event.wait()
+                finally:
+                    invocation.waiting = False
             invocation.scope = None
             if invocation.kill_requested:
                 raise Killed
+            self.check_cancel()
 
     def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
         codec = self.engine.codec

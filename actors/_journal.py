@@ -38,6 +38,8 @@ class EntryKind(enum.Enum):
     """The durable deadline (µs since the epoch, or None) of a wait that follows."""
     OUTCOME = "outcome"
     """What a wait on a promise, awakeable or call reply produced."""
+    CANCEL = "cancel"
+    """The point where a cancellation was delivered to the handler."""
 
 
 @attrs.frozen(kw_only=True)
@@ -149,6 +151,12 @@ class Journal:
                 )
             self._cursor += 1
             return entry
+        return None
+
+    def next_recorded(self) -> Entry | None:
+        """The recorded entry the next operation will be matched against, if any."""
+        if self._cursor < len(self._recorded):
+            return self._recorded[self._cursor]
         return None
 
     def unreplayed(self) -> Divergence | None:

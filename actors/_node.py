@@ -137,8 +137,11 @@ class _Invocation:
         "last_error",
         "modified_at",
         "next_retry_at",
+        "cancel_requested",
+        "execution",
         "not_before",
         "reply_to",
+        "waiting",
         "result",
         "scope",
         "settled",
@@ -173,6 +176,9 @@ class _Invocation:
         self.reply_to: bytes | None = None
         self.not_before: int | None = None
         self.chain: tuple[str, ...] = ()
+        self.cancel_requested = False
+        self.waiting = False
+        self.execution: Execution | None = None
         self.durable = False
         self.error: Exception | None = None
         self.scope: trio.CancelScope | None = None
@@ -637,6 +643,49 @@ class Node:
         if mailbox is not None and mailbox.remove(inv.key):
             self._nursery.start_soon(self._consume, inv.actor, mailbox)
         await self._finish_killed(inv)
+        if mailbox is not None and mailbox.idle and self._mailboxes.get(inv.actor) is mailbox:
+            del self._mailboxes[inv.actor]
+
+    async def cancel(self, invocation_id: str) -> None:
+        """Cancel an invocation cooperatively.
+
+        A running handler gets `InvocationCancelled` (a `TerminalError`) at its next durable
+        step or wait, so its `except`/`finally` compensation runs; the invocations it is
+        waiting on through `ctx.call` are cancelled too. A queued, scheduled or paused
+        invocation completes at once with that error, without running.
+
+        Raises:
+            UnknownInvocation: no such invocation in memory (it may have finished already).
+        """
+        inv = self._live(invocation_id)
+        if inv.cancel_requested:
+            return
+        inv.cancel_requested = True
+        if inv.executing:
+            if inv.waiting and inv.scope is not None:
+                inv.scope.cancel()
+            if inv.execution is not None:
+                for child in inv.execution.outstanding_calls():
+                    try:
+                        await self.cancel(child)
+                    except UnknownInvocation:
+                        pass  # it finished meanwhile
+            return
+        if inv.status is InvocationStatus.PAUSED:
+            self._paused -= 1
+        mailbox = self._mailboxes.get(inv.actor)
+        if mailbox is not None and mailbox.remove(inv.key):
+            self._nursery.start_soon(self._consume, inv.actor, mailbox)
+        failure = Failure(
+            error_type="InvocationCancelled",
+            message=f"invocation {inv.id} was cancelled before it ran",
+            code=409,
+        )
+        batch = self._batch()
+        self._retire(batch, inv, InvocationStatus.COMPLETED, failure=failure)
+        if batch:
+            await self._store.commit(batch)
+        self._forget(inv)
         if mailbox is not None and mailbox.idle and self._mailboxes.get(inv.actor) is mailbox:
             del self._mailboxes[inv.actor]
 
@@ -1368,7 +1417,9 @@ class Node:
             now = self._now_us()
             while self._timers and self._timers[0][0] <= now:
                 _, _, inv = heapq.heappop(self._timers)
-                if inv.status is InvocationStatus.SCHEDULED and not inv.kill_requested:
+                if inv.status is InvocationStatus.SCHEDULED and not (
+                    inv.kill_requested or inv.cancel_requested
+                ):
                     inv.status = InvocationStatus.INBOX
                     self._dispatch(inv)
             wait = math.inf if not self._timers else (self._timers[0][0] - now) / 1e6

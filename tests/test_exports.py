@@ -23,6 +23,7 @@ ACTORS = [
     "DurablePromise",
     "InvalidArguments",
     "InvalidKey",
+    "InvocationCancelled",
     "InvocationKilled",
     "InvocationPaused",
     "InvocationRecord",

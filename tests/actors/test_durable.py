@@ -284,3 +284,71 @@ async def test_a_handler_sends_a_delayed_message(autojump_clock: object) -> None
         assert await node.attach(shipped) is None
         assert trio.current_time() == pytest.approx(300)
         assert node.get_state(Saga, "shipping") == {"log": ["alice"]}
+
+
+@actors.virtual_object
+class Trip:
+    """Books, waits, and compensates when cancelled."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    @actors.exclusive
+    async def book(self, ctx: actors.ObjectContext) -> str:
+        await ctx.run("reserve", self.sink.effect, f"{ctx.key}:reserve")
+        try:
+            await ctx.sleep(timedelta(days=1))
+            await ctx.run("pay", self.sink.effect, f"{ctx.key}:pay")
+        except actors.InvocationCancelled:
+            await ctx.run("release", self.sink.effect, f"{ctx.key}:release")
+            ctx.set("status", "cancelled")
+            raise
+        return "booked"
+
+    @actors.exclusive
+    async def book_via(self, ctx: actors.ObjectContext, other: str) -> str:
+        return await ctx.call(Trip.book, other)
+
+
+async def test_cancel_runs_compensation(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink()
+    async with open_memory_node([*instances(sink), Trip(sink)], options=options) as node:
+        inv = await node.send(Trip.book, "t1")
+        await trio.sleep(60)
+        await node.cancel(inv)
+        with pytest.raises(actors.TerminalError, match="cancelled") as info:
+            await node.attach(inv)
+        assert info.value.code == 409
+        assert info.value.error_type == "InvocationCancelled"
+        assert sink.effects == {"t1:reserve": 1, "t1:release": 1}
+        assert node.get_state(Trip, "t1") == {"status": "cancelled"}
+        assert trio.current_time() < 3600
+
+
+async def test_cancel_a_queued_invocation(autojump_clock: object) -> None:
+    sink = Sink()
+    async with open_memory_node([*instances(sink), Trip(sink)]) as node:
+        first = await node.send(Trip.book, "t2", idempotency_key="first")
+        second = await node.send(Trip.book, "t2", idempotency_key="second")
+        await node.cancel(second)
+        with pytest.raises(actors.TerminalError, match="cancelled before it ran"):
+            await node.attach(second)
+        assert await node.attach(first) == "booked"
+        assert sink.effects == {"t2:reserve": 1, "t2:pay": 1}
+
+
+async def test_cancel_reaches_called_invocations(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink()
+    async with open_memory_node([*instances(sink), Trip(sink)], options=options) as node:
+        outer = await node.send(Trip.book_via, "agent", "t3")
+        await trio.sleep(60)
+        await node.cancel(outer)
+        with pytest.raises(actors.TerminalError, match="cancelled"):
+            await node.attach(outer)
+        await node.wait_idle()
+        assert sink.effects == {"t3:reserve": 1, "t3:release": 1}
+        assert node.get_state(Trip, "t3") == {"status": "cancelled"}
