@@ -304,6 +304,10 @@ class _DurableSteps(_BaseContext):
         assert wake is not None
         remaining = (wake - to_micros(self._services.clock.now())) / 1e6
         execution.check_cancel()
+        if execution.suspend_after is not None and remaining > execution.suspend_after:
+            from ._execution import Suspend
+
+            raise Suspend(wake, None)
         if remaining > 0:
             invocation = execution.invocation
             with trio.CancelScope() as invocation.scope:

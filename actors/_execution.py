@@ -46,6 +46,16 @@ class Killed(BaseException):
     """An operator killed the invocation; raised at its next durable point."""
 
 
+class Suspend(BaseException):  # noqa: N818 - a control-flow signal
+    """The handler is waiting for a long time: unwind it (its task ends) and resume it by
+    replay when `wake_at` (µs) passes or the slot `table[key]` is filled."""
+
+    def __init__(self, wake_at: int | None, slot: tuple[str, bytes] | None) -> None:
+        super().__init__("suspended")
+        self.wake_at = wake_at
+        self.slot = slot
+
+
 class Engine(Protocol):
     """What an execution needs from its node."""
 
@@ -87,8 +97,10 @@ class Execution:
         recorded: list[Entry],
         images: dict[str, bytes | None],
         always_replay: bool,
+        suspend_after: float | None = None,
     ) -> None:
         self.engine = engine
+        self.suspend_after = suspend_after
         self.invocation = invocation
         self.journal = Journal(handler, recorded)
         self.reader = reader
@@ -115,6 +127,7 @@ class Execution:
         actor: ActorId | None,
         durable: bool,
         always_replay: bool,
+        suspend_after: float | None = None,
     ) -> Execution:
         """An execution with the committed journal of `inv_id` (none if not durable yet)."""
         recorded: list[Entry] = []
@@ -137,6 +150,7 @@ class Execution:
             recorded=recorded,
             images=images,
             always_replay=always_replay,
+            suspend_after=suspend_after,
         )
 
     # ------------------------------------------------------------------ journal
@@ -297,10 +311,11 @@ class Execution:
                 return None
             event = self.engine.slot_event(table, key)
             self.check_cancel()
+            limit = wait if self.suspend_after is None else min(wait, self.suspend_after)
             with trio.CancelScope() as invocation.scope:
                 invocation.waiting = True
                 try:
-                    with trio.move_on_after(wait):
+                    with trio.move_on_after(limit) as waited:
                         await event.wait()
                 finally:
                     invocation.waiting = False
@@ -308,6 +323,8 @@ class Execution:
             if invocation.kill_requested:
                 raise Killed
             self.check_cancel()
+            if waited.cancelled_caught and limit < wait and self.reader.get(table, key) is None:
+                raise Suspend(deadline, (table, key))
 
     def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
         codec = self.engine.codec

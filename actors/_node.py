@@ -57,7 +57,7 @@ from ._errors import (
     UnknownInvocation,
     UsageError,
 )
-from ._execution import Diverged, Execution, Killed, Replay
+from ._execution import Diverged, Execution, Killed, Replay, Suspend
 from ._layout import (
     EXPIRY,
     IDEMPOTENCY,
@@ -140,6 +140,7 @@ class _Invocation:
         "modified_at",
         "next_retry_at",
         "not_before",
+        "wake_at",
         "reply_to",
         "result",
         "scope",
@@ -175,6 +176,7 @@ class _Invocation:
         self.expires_at: int | None = None
         self.reply_to: bytes | None = None
         self.not_before: int | None = None
+        self.wake_at: int | None = None
         self.chain: tuple[str, ...] = ()
         self.cancel_requested = False
         self.waiting = False
@@ -322,6 +324,7 @@ class Node:
         self._closed = False
         self._slot_events: dict[tuple[str, bytes], trio.Event] = {}
         self._timers: list[tuple[int, bytes, _Invocation]] = []
+        self._slot_waiters: dict[tuple[str, bytes], list[_Invocation]] = {}
         self._timer_wakeup = trio.Event()
 
     # ----------------------------------------------------------------------------- public API
@@ -661,15 +664,19 @@ class Node:
         if inv.cancel_requested:
             return
         inv.cancel_requested = True
-        if inv.executing:
+        if inv.executing or inv.status is InvocationStatus.SUSPENDED:
+            # The handler gets the cancellation at its wait (a suspended one by replay, once
+            # woken), so its compensation runs; the invocations it waits on are cancelled too.
             if inv.waiting and inv.scope is not None:
                 inv.scope.cancel()
-            if inv.execution is not None:
-                for child in inv.execution.outstanding_calls():
-                    try:
-                        await self.cancel(child)
-                    except UnknownInvocation:
-                        pass  # it finished meanwhile
+            execution = inv.execution or self._load_execution(inv)
+            children = execution.outstanding_calls()
+            self._wake(inv)
+            for child in children:
+                try:
+                    await self.cancel(child)
+                except UnknownInvocation:
+                    pass  # it finished meanwhile
             return
         if inv.status is InvocationStatus.PAUSED:
             self._paused -= 1
@@ -898,6 +905,8 @@ class Node:
         event = self._slot_events.pop((table, key), None)
         if event is not None:
             event.set()
+        for inv in self._slot_waiters.pop((table, key), ()):
+            self._wake(inv)
 
     async def _fill_slot(self, table: str, key: bytes, outcome: bytes, what: str) -> None:
         batch = self._batch()
@@ -930,11 +939,20 @@ class Node:
             self._idle.set()
 
     def _quiescent(self) -> bool:
-        stuck = self._paused
+        # Paused invocations, and those suspended on a slot with no deadline, need outside
+        # help; so does everything queued behind them on their key.
+        stuck = {
+            inv.id
+            for inv in self._invocations.values()
+            if inv.status is InvocationStatus.PAUSED
+            or (inv.status is InvocationStatus.SUSPENDED and inv.wake_at is None)
+        }
+        count = len(stuck)
         for mailbox in self._mailboxes.values():
-            if mailbox.blocked_by is not None:
-                stuck += len(mailbox) - 1
-        return stuck == len(self._invocations)
+            blocker = mailbox.blocked_by
+            if blocker is not None and blocker.id in stuck:
+                count += len(mailbox) - 1
+        return count == len(self._invocations)
 
     async def _run_in_caller(self, inv: _Invocation) -> None:
         """Run a call's invocation in the caller's own task when its key is free.
@@ -965,7 +983,7 @@ class Node:
             self._abandon(inv, mailbox)
             return
         if mailbox is not None:
-            if inv.status is InvocationStatus.PAUSED:
+            if inv.status is InvocationStatus.PAUSED or inv.status is InvocationStatus.SUSPENDED:
                 mailbox.pause(inv)
             else:
                 mailbox.done(inv)
@@ -1019,11 +1037,37 @@ class Node:
         else:
             self._nursery.start_soon(self._execute, inv)
 
+    def _suspend(self, inv: _Invocation, suspend: Suspend) -> None:
+        """Take a waiting invocation out of memory until its timer or slot wakes it."""
+        inv.status = InvocationStatus.SUSPENDED
+        inv.execution = None
+        inv.wake_at = suspend.wake_at
+        if suspend.wake_at is not None:
+            heapq.heappush(self._timers, (suspend.wake_at, inv.id.raw, inv))
+            self._timer_wakeup.set()
+        if suspend.slot is not None:
+            self._slot_waiters.setdefault(suspend.slot, []).append(inv)
+            if self._store.get(*suspend.slot) is not None:
+                self._notify(*suspend.slot)  # filled while it was unwinding
+
+    def _wake(self, inv: _Invocation) -> None:
+        """Resume a suspended invocation (by replay) in a task of its own."""
+        if inv.status is not InvocationStatus.SUSPENDED or inv.id not in self._invocations:
+            return  # woken already (a timer and a slot can both fire), or finished
+        inv.status = InvocationStatus.RUNNING
+        self._busy()
+        mailbox = self._mailboxes.get(inv.actor) if inv.hdef.holds_key else None
+        if mailbox is not None and mailbox.blocked_by is inv:
+            if mailbox.resume():
+                self._nursery.start_soon(self._consume, inv.actor, mailbox)
+        else:
+            self._nursery.start_soon(self._execute, inv)
+
     async def _consume(self, actor: ActorId, mailbox: Mailbox[_Invocation]) -> None:
         """The single consumer of one key's mailbox; exits (deactivates) when it drains."""
         while (inv := mailbox.take()) is not None:
             await self._execute(inv)
-            if inv.status is InvocationStatus.PAUSED:
+            if inv.status is InvocationStatus.PAUSED or inv.status is InvocationStatus.SUSPENDED:
                 mailbox.pause(inv)
             else:
                 mailbox.done(inv)
@@ -1067,6 +1111,10 @@ class Node:
             if error is _REPLAY:
                 inv.attempts -= 1  # always-replay mode: not a failure, just re-execute
                 continue
+            if isinstance(error, Suspend):
+                inv.attempts -= 1  # not a failure: it resumes by replay when woken
+                self._suspend(inv, error)
+                return
             if isinstance(error, Diverged):
                 # Re-executing cannot help: pause for an operator (or a compatible deploy).
                 await self._failed_attempt(inv, NonDeterministicHandler(str(error)), None)
@@ -1105,16 +1153,7 @@ class Node:
             ctx = shared_type(self._services, inv.id, hdef.qualified_name, inv.actor)
         else:
             keyed = hdef.holds_key
-            execution = Execution.load(
-                engine=self,
-                invocation=inv,
-                inv_id=inv.id,
-                handler=hdef.qualified_name,
-                reader=self._store,
-                actor=inv.actor if keyed else None,
-                durable=inv.durable,
-                always_replay=self._options.always_replay,
-            )
+            execution = self._load_execution(inv)
             if keyed:
                 object_type = WorkflowContext if hdef.kind is HandlerKind.RUN else ObjectContext
                 ctx = object_type(self._services, inv.id, hdef.qualified_name, inv.actor, execution)
@@ -1146,10 +1185,27 @@ class Node:
             return ctx, None, None, exc
         except Replay:
             return ctx, None, None, _REPLAY
+        except Suspend as exc:
+            return ctx, None, None, exc
         except Killed:
             return ctx, None, None, InvocationKilled("killed")
         finally:
             inv.scope = None
+
+    def _load_execution(self, inv: _Invocation) -> Execution:
+        """The journal, state view and outbox for a new attempt of `inv`."""
+        suspend_after = self._options.suspend_after
+        return Execution.load(
+            engine=self,
+            invocation=inv,
+            inv_id=inv.id,
+            handler=inv.hdef.qualified_name,
+            reader=self._store,
+            actor=inv.actor if inv.hdef.holds_key else None,
+            durable=inv.durable,
+            always_replay=self._options.always_replay,
+            suspend_after=None if suspend_after is None else suspend_after.total_seconds(),
+        )
 
     async def _run_handler(self, inv: _Invocation, ctx: ServiceContext | SharedContext) -> bytes:
         hdef = inv.hdef
@@ -1417,7 +1473,9 @@ class Node:
             now = self._now_us()
             while self._timers and self._timers[0][0] <= now:
                 _, _, inv = heapq.heappop(self._timers)
-                if inv.status is InvocationStatus.SCHEDULED and not (
+                if inv.status is InvocationStatus.SUSPENDED:
+                    self._wake(inv)
+                elif inv.status is InvocationStatus.SCHEDULED and not (
                     inv.kill_requested or inv.cancel_requested
                 ):
                     inv.status = InvocationStatus.INBOX

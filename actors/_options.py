@@ -33,6 +33,10 @@ class NodeOptions:
         lmdb: storage options (map size, growth cap, readers).
         clock: durable time source (default: wall time at start plus elapsed trio time).
         seed: seed for invocation ids (default: random). Set it for reproducible tests.
+        suspend_after: how long an invocation waits in memory (on a durable sleep, promise,
+            awakeable or call reply) before it is suspended: its task ends and it resumes by
+            replay when the wait completes. A sleep longer than this suspends at once. None
+            keeps every waiter in memory.
         always_replay: a test switch: after every durable point, abandon the attempt and
             re-execute the handler from its journal. Handlers that are deterministic behave
             the same; a suite that passes in this mode has its replay paths exercised.
@@ -49,3 +53,4 @@ class NodeOptions:
     clock: WallClock | None = None
     seed: int | None = None
     always_replay: bool = False
+    suspend_after: timedelta | None = attrs.field(default=timedelta(seconds=30))

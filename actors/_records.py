@@ -25,6 +25,9 @@ class InvocationStatus(enum.Enum):
     """A handler attempt is executing (only seen in memory and in listings)."""
     BACKING_OFF = "backing_off"
     """An attempt failed with a retryable error; the next attempt is scheduled."""
+    SUSPENDED = "suspended"
+    """Waiting on a timer, promise, awakeable or call reply, out of memory: it resumes by
+    replay when that completes. Holds its key meanwhile (exclusive and workflow runs)."""
     PAUSED = "paused"
     """All attempts failed; waiting for `resume` or `kill`. Blocks its key's mailbox."""
     COMPLETED = "completed"

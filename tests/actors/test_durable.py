@@ -222,7 +222,7 @@ async def test_kill_a_durably_sleeping_invocation(
 ) -> None:
     sink = Sink()
     async with open_memory_node(instances(sink), options=options) as node:
-        inv = await node.send(Saga.nap, "k", 3600.0)
+        inv = await node.send(Saga.nap, "k", 3600.0, idempotency_key="nap")
         queued = await node.send(Saga.checkout, "k", "o")
         with trio.move_on_after(10):
             await node.attach(inv)

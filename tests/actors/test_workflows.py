@@ -239,3 +239,53 @@ async def test_awakeables(autojump_clock: object, options: actors.NodeOptions) -
         await node.reject_awakeable(node.get_state(Ledger, "j")["awakeable"], "denied", code=403)
         with pytest.raises(actors.TerminalError, match="denied"):
             await node.attach(rejected)
+
+
+SUSPEND_AT_ONCE = actors.NodeOptions(suspend_after=timedelta(0))
+
+
+async def test_waiting_workflows_leave_memory(autojump_clock: object) -> None:
+    RUNS.clear()
+    async with open_memory_node(app(), options=SUSPEND_AT_ONCE) as node:
+        base_tasks = trio.lowlevel.current_statistics().tasks_living
+        ids = [await node.start(Delivery.run, f"w{i}", f"order-{i}", 30) for i in range(1000)]
+        await trio.sleep(3600)
+        # 1000 runs wait on their promise, suspended: no task each, only their records.
+        assert trio.lowlevel.current_statistics().tasks_living <= base_tasks + 5
+        statuses = Counter(r.status for r in node.list_invocations())
+        assert statuses == {actors.InvocationStatus.SUSPENDED: 1000}
+        for i in range(0, 1000, 2):
+            await node.resolve_promise(Delivery, f"w{i}", "delivered", "x")
+        results = {}
+
+        async def collect(i: int) -> None:
+            results[i] = await node.attach(ids[i])
+
+        async with trio.open_nursery() as nursery:
+            for i in range(10):
+                nursery.start_soon(collect, i)
+        assert results == {
+            i: f"order-{i}: delivered" if i % 2 == 0 else f"order-{i}: timed out" for i in range(10)
+        }
+        await node.wait_idle()
+        assert node.list_invocations(status=actors.InvocationStatus.SUSPENDED) == []
+        assert sum(RUNS.values()) == 1000  # each run's journaled step ran once
+
+
+async def test_a_suspended_caller_wakes_on_its_reply(autojump_clock: object) -> None:
+    async with open_memory_node(app(), options=SUSPEND_AT_ONCE) as node:
+        await node.call(Ledger.add, "a", 10)
+        assert await node.call(Ledger.transfer, "a", "b", 4) == 4
+        assert await node.call(Ledger.total, "a") == 6
+
+
+async def test_a_suspended_exclusive_invocation_keeps_its_key(autojump_clock: object) -> None:
+    async with open_memory_node(app(), options=SUSPEND_AT_ONCE) as node:
+        waiting = await node.send(Ledger.approval, "k", idempotency_key="w")
+        queued = await node.send(Ledger.add, "k", 1, idempotency_key="q")
+        await trio.sleep(60)
+        assert node.get_invocation(waiting).status is actors.InvocationStatus.SUSPENDED
+        assert node.get_invocation(queued).status is actors.InvocationStatus.INBOX
+        await node.resolve_awakeable(node.get_state(Ledger, "k")["awakeable"], "ok")
+        assert await node.attach(waiting) == "ok"
+        assert await node.attach(queued) == 1
