@@ -46,7 +46,7 @@ class Killed(BaseException):
     """An operator killed the invocation; raised at its next durable point."""
 
 
-class Suspend(BaseException):  # noqa: N818 - a control-flow signal
+class Suspend(BaseException):
     """The handler is waiting for a long time: unwind it (its task ends) and resume it by
     replay when `wake_at` (µs) passes or the slot `table[key]` is filled."""
 

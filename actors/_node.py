@@ -140,13 +140,13 @@ class _Invocation:
         "modified_at",
         "next_retry_at",
         "not_before",
-        "wake_at",
         "reply_to",
         "result",
         "scope",
         "settled",
         "status",
         "waiting",
+        "wake_at",
     )
 
     def __init__(
