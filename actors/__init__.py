@@ -47,6 +47,7 @@ from ._errors import TerminalError as TerminalError
 from ._errors import UnknownHandler as UnknownHandler
 from ._errors import UnknownInvocation as UnknownInvocation
 from ._errors import UsageError as UsageError
+from ._journal import JournalEntry as JournalEntry
 from ._node import Node as Node
 from ._node import NodeStatistics as NodeStatistics
 from ._node import open_node as open_node
@@ -56,6 +57,7 @@ from ._records import InvocationStatus as InvocationStatus
 from ._retry import RetryPolicy as RetryPolicy
 
 __all__ = [
+    "JournalEntry",
     "InvocationCancelled",
     "NonDeterministicHandler",
     "CallCycle",

@@ -105,6 +105,21 @@ class Divergence:
         )
 
 
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """One step of an invocation's journal, as tools show it (see `Node.get_journal`)."""
+
+    index: int
+    kind: str
+    """``run``, ``sleep``, ``now``, ``send``, ``call``, ``awakeable``, ``deadline``,
+    ``outcome`` or ``cancel``."""
+    name: str
+    value: Any
+    """The recorded result (decoded), a wake-up time, a sent invocation's id, ..."""
+    failure: str | None
+    """The terminal failure a `run` step recorded, if any."""
+
+
 class Journal:
     """The replay cursor of one invocation attempt.
 

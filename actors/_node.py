@@ -42,6 +42,7 @@ from ._context import (
     _AnyKeyedContext,
     _Services,
     pack_outcome,
+    unpack_outcome,
 )
 from ._definitions import ActorKind, HandlerKind
 from ._errors import (
@@ -57,7 +58,8 @@ from ._errors import (
     UnknownInvocation,
     UsageError,
 )
-from ._execution import Diverged, Execution, Killed, Replay, Suspend
+from ._execution import IMAGES_INDEX, Diverged, Execution, Killed, Replay, Suspend
+from ._journal import Entry, EntryKind, JournalEntry
 from ._layout import (
     EXPIRY,
     IDEMPOTENCY,
@@ -564,6 +566,42 @@ class Node:
         if inv is not None:
             return inv.record()
         return self._load_record(inv_id)
+
+    def get_journal(self, invocation_id: str) -> list[JournalEntry]:
+        """The committed journal of an unfinished invocation (finished ones drop theirs).
+
+        Raises:
+            UnknownInvocation: not an invocation id.
+        """
+        inv_id = InvocationId.parse(invocation_id)
+        entries: list[JournalEntry] = []
+        start = inv_id.raw
+        for key, raw in self._store.scan(JOURNAL, start=start, stop=prefix_end(start)):
+            index = int.from_bytes(key[len(start) :], "big")
+            if index == IMAGES_INDEX:
+                continue
+            entry = Entry.from_wire(index, self._codec.decode(raw))
+            value: Any = None
+            if entry.value is not None and entry.kind is not EntryKind.OUTCOME:
+                value = self._codec.decode(entry.value)
+            elif entry.value is not None:
+                try:
+                    value = unpack_outcome(self._codec, entry.value)
+                except TerminalError as exc:
+                    value = f"failed: {exc.message}"
+            failure = None
+            if entry.failure is not None:
+                failure = Failure.from_wire(entry.failure).message
+            entries.append(
+                JournalEntry(
+                    index=index,
+                    kind=entry.kind.value,
+                    name=entry.name,
+                    value=value,
+                    failure=failure,
+                )
+            )
+        return entries
 
     def list_invocations(
         self, *, status: InvocationStatus | None = None, actor_type: str | None = None

@@ -29,6 +29,7 @@ ACTORS = [
     "InvocationRecord",
     "InvocationStatus",
     "InvocationTimeout",
+    "JournalEntry",
     "Node",
     "NodeClosed",
     "NodeOptions",

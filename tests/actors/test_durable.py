@@ -352,3 +352,15 @@ async def test_cancel_reaches_called_invocations(
         await node.wait_idle()
         assert sink.effects == {"t3:reserve": 1, "t3:release": 1}
         assert node.get_state(Trip, "t3") == {"status": "cancelled"}
+
+
+async def test_get_journal(autojump_clock: object) -> None:
+    sink = Sink()
+    async with open_memory_node(instances(sink)) as node:
+        inv = await node.send(Saga.nap, "k", 3600.0, idempotency_key="nap")
+        await trio.sleep(60)
+        [entry] = node.get_journal(inv)
+        assert (entry.index, entry.kind, entry.name) == (0, "sleep", "")
+        assert isinstance(entry.value, int)  # the durable wake-up time, µs since the epoch
+        assert await node.attach(inv) == "awake"
+        assert node.get_journal(inv) == []  # a finished invocation drops its journal
