@@ -50,7 +50,7 @@ from ._errors import UsageError as UsageError
 from ._journal import JournalEntry as JournalEntry
 from ._node import Node as Node
 from ._node import NodeStatistics as NodeStatistics
-from ._node import open_node as open_node
+from ._open import open_node as open_node
 from ._options import NodeOptions as NodeOptions
 from ._records import InvocationRecord as InvocationRecord
 from ._records import InvocationStatus as InvocationStatus

@@ -12,10 +12,8 @@ import heapq
 import logging
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple, overload
 
 import attrs
@@ -26,13 +24,11 @@ from storage import (
     BatchConflict,
     Codec,
     CodecError,
-    SimulatedCrash,
     StorageError,
     Store,
-    open_lmdb_store,
 )
 
-from ._clock import TrioWallClock, WallClock, to_micros
+from ._clock import WallClock, to_micros
 from ._context import (
     ObjectContext,
     ServiceContext,
@@ -59,6 +55,7 @@ from ._errors import (
     UsageError,
 )
 from ._execution import IMAGES_INDEX, Diverged, Execution, Killed, Replay, Suspend
+from ._invocation import Invocation
 from ._journal import Entry, EntryKind, JournalEntry
 from ._layout import (
     EXPIRY,
@@ -70,7 +67,6 @@ from ._layout import (
     META,
     PROMISES,
     SLOTS,
-    TABLES,
     ActorId,
     InvocationId,
     actor_id,
@@ -81,7 +77,7 @@ from ._layout import (
 from ._mailbox import Mailbox
 from ._options import NodeOptions
 from ._records import Failure, InvocationRecord, InvocationStatus
-from ._registry import HandlerDef, Registry
+from ._registry import Registry
 
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
@@ -110,171 +106,6 @@ class NodeStatistics:
     """Batches committed (several share a commit under group commit)."""
     map_grows: int
     """Times the LMDB map was grown."""
-
-
-class _Invocation:
-    """An invocation in memory, from admission until it finishes.
-
-    A plain mutable object: the hot path changes fields in place and builds an
-    `InvocationRecord` only when it writes one (a durable point) or when asked for one.
-    """
-
-    __slots__ = (
-        "_event",
-        "actor",
-        "args",
-        "attempts",
-        "cancel_requested",
-        "chain",
-        "created_at",
-        "durable",
-        "error",
-        "executing",
-        "execution",
-        "expires_at",
-        "failure",
-        "hdef",
-        "id",
-        "idempotency_key",
-        "inbox_seq",
-        "kill_requested",
-        "last_error",
-        "modified_at",
-        "next_retry_at",
-        "not_before",
-        "reply_to",
-        "result",
-        "scope",
-        "settled",
-        "status",
-        "waiting",
-        "wake_at",
-    )
-
-    def __init__(
-        self,
-        *,
-        id: InvocationId,
-        actor: ActorId,
-        hdef: HandlerDef,
-        args: bytes,
-        created_at: int,
-        idempotency_key: str | None,
-    ) -> None:
-        self.id = id
-        self.actor = actor
-        self.hdef = hdef
-        self.args = args
-        self.status = InvocationStatus.INBOX
-        self.attempts = 0
-        self.created_at = created_at
-        self.modified_at = created_at
-        self.idempotency_key = idempotency_key
-        self.inbox_seq: int | None = None
-        self.last_error: str | None = None
-        self.next_retry_at: int | None = None
-        self.result: bytes | None = None
-        self.failure: Failure | None = None
-        self.expires_at: int | None = None
-        self.reply_to: bytes | None = None
-        self.not_before: int | None = None
-        self.wake_at: int | None = None
-        self.chain: tuple[str, ...] = ()
-        self.cancel_requested = False
-        self.waiting = False
-        self.execution: Execution | None = None
-        self.durable = False
-        self.error: Exception | None = None
-        self.scope: trio.CancelScope | None = None
-        self.kill_requested = False
-        self.executing = False
-        self.settled = False
-        self._event: trio.Event | None = None
-
-    @classmethod
-    def from_record(cls, record: InvocationRecord, hdef: HandlerDef) -> _Invocation:
-        inv = cls(
-            id=record.id,
-            actor=record.actor,
-            hdef=hdef,
-            args=record.args,
-            created_at=record.created_at,
-            idempotency_key=record.idempotency_key,
-        )
-        inv.status = record.status
-        inv.attempts = record.attempts
-        inv.modified_at = record.modified_at
-        inv.inbox_seq = record.inbox_seq
-        inv.last_error = record.last_error
-        inv.next_retry_at = record.next_retry_at
-        inv.result = record.result
-        inv.failure = record.failure
-        inv.expires_at = record.expires_at
-        inv.reply_to = record.reply_to
-        inv.not_before = record.not_before
-        inv.chain = record.chain
-        inv.durable = True
-        return inv
-
-    def record(self) -> InvocationRecord:
-        """A snapshot of this invocation as a stored record."""
-        return InvocationRecord(
-            id=self.id,
-            actor=self.actor,
-            handler=self.hdef.name,
-            args=self.args,
-            status=self.status,
-            created_at=self.created_at,
-            modified_at=self.modified_at,
-            inbox_seq=self.inbox_seq,
-            attempts=self.attempts,
-            last_error=self.last_error,
-            next_retry_at=self.next_retry_at,
-            idempotency_key=self.idempotency_key,
-            result=self.result,
-            failure=self.failure,
-            expires_at=self.expires_at,
-            reply_to=self.reply_to,
-            not_before=self.not_before,
-            chain=self.chain,
-        )
-
-    @property
-    def key(self) -> InvocationId:
-        return self.id
-
-    def killed(self) -> bool:
-        """Whether a kill was requested (a method, so checks after an await are not
-        narrowed away by the type checker)."""
-        return self.kill_requested
-
-    @property
-    def idempotency_table_key(self) -> bytes | None:
-        if self.idempotency_key is None:
-            return None
-        return self.actor.idempotency_key(self.hdef.name, self.idempotency_key)
-
-    def settle(self) -> None:
-        """Wake everyone waiting for the current outcome (paused, finished or failed)."""
-        self.settled = True
-        if self._event is not None:
-            self._event.set()
-
-    def reopen(self) -> None:
-        """Start a new waiting period (after a paused invocation is resumed)."""
-        self.settled = False
-        self._event = None
-
-    async def wait(self) -> None:
-        # The event is created only when somebody actually waits: a call that runs its own
-        # invocation never needs one.
-        if not self.settled:
-            if self._event is None:
-                self._event = trio.Event()
-            await self._event.wait()
-
-    def __repr__(self) -> str:
-        return f"<invocation {self.id} {self.hdef.qualified_name} on {self.actor}>"
 
 
 def _terminal_failure(exc: BaseException) -> Failure:
@@ -314,9 +145,9 @@ class Node:
         self._now_us: Callable[[], int] = (
             fast_now if callable(fast_now) else (lambda: to_micros(clock.now()))
         )
-        self._mailboxes: dict[ActorId, Mailbox[_Invocation]] = {}
-        self._invocations: dict[InvocationId, _Invocation] = {}
-        self._by_idempotency: dict[bytes, _Invocation] = {}
+        self._mailboxes: dict[ActorId, Mailbox[Invocation]] = {}
+        self._invocations: dict[InvocationId, Invocation] = {}
+        self._by_idempotency: dict[bytes, Invocation] = {}
         self._next_seq = 0
         self._idle = trio.Event()
         self._idle.set()
@@ -325,8 +156,8 @@ class Node:
         self._sweep_wakeup = trio.Event()
         self._closed = False
         self._slot_events: dict[tuple[str, bytes], trio.Event] = {}
-        self._timers: list[tuple[int, bytes, _Invocation]] = []
-        self._slot_waiters: dict[tuple[str, bytes], list[_Invocation]] = {}
+        self._timers: list[tuple[int, bytes, Invocation]] = []
+        self._slot_waiters: dict[tuple[str, bytes], list[Invocation]] = {}
         self._timer_wakeup = trio.Event()
 
     # ----------------------------------------------------------------------------- public API
@@ -769,7 +600,7 @@ class Node:
         *,
         durable: bool,
         delay: timedelta | None = None,
-    ) -> tuple[_Invocation, bool]:
+    ) -> tuple[Invocation, bool]:
         """Validate and create an invocation (durably enqueued if `durable`).
 
         Returns the invocation and whether it is new (False: an earlier one with the same
@@ -805,7 +636,7 @@ class Node:
         handler: Callable[..., Awaitable[Any]],
         args: tuple[Any, ...],
         delay: timedelta | None = None,
-    ) -> _Invocation:
+    ) -> Invocation:
         """A message sent by a handler (`ctx.send`): validated now, enqueued at the sender's
         next durable point."""
         return self._prepare(handler, args, None, delay)
@@ -816,7 +647,7 @@ class Node:
         args: tuple[Any, ...],
         idempotency_key: str | None,
         delay: timedelta | None = None,
-    ) -> _Invocation:
+    ) -> Invocation:
         """Validate a request and build its invocation (nothing is written)."""
         if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
             raise InvalidArguments(f"delay must be a non-negative timedelta, got {delay!r}")
@@ -837,7 +668,7 @@ class Node:
         encoded_args = self._codec.encode(list(args))
         if idempotency_key is not None:
             self._check_idempotency_key(idempotency_key)
-        inv = _Invocation(
+        inv = Invocation(
             id=InvocationId.new(actor.placement, self._rng.randbytes(12)),
             actor=actor,
             hdef=hdef,
@@ -859,7 +690,7 @@ class Node:
                 f"idempotency key is longer than {MAX_IDEMPOTENCY_KEY_BYTES} bytes; hash it"
             )
 
-    def _find_idempotent(self, idem_key: bytes) -> _Invocation | None:
+    def _find_idempotent(self, idem_key: bytes) -> Invocation | None:
         live = self._by_idempotency.get(idem_key)
         if live is not None:
             return live
@@ -874,13 +705,13 @@ class Node:
             record = self._load_record(inv_id)
         except UnknownInvocation:
             return None
-        finished = _Invocation.from_record(
+        finished = Invocation.from_record(
             record, self._registry.lookup(record.actor.type, record.handler)
         )
         finished.settle()
         return finished
 
-    async def _make_durable(self, inv: _Invocation) -> None:
+    async def _make_durable(self, inv: Invocation) -> None:
         """Commit the inbox entry and record of `inv` (its first durable point)."""
         batch = self._batch()
         self.durable_rows(inv, batch)
@@ -900,7 +731,7 @@ class Node:
     def durable_rows(self, invocation: Any, batch: Batch) -> None:
         """The inbox entry and record that make `invocation` durable (committed by the
         caller; `commit_point` marks it durable once the commit lands)."""
-        inv: _Invocation = invocation
+        inv: Invocation = invocation
         if inv.inbox_seq is None:
             inv.inbox_seq = self._next_seq
             self._next_seq += 1
@@ -920,7 +751,7 @@ class Node:
 
     async def commit_point(self, invocation: Any, batch: Batch, sent: list[Any]) -> None:
         """Commit a durable point; then `invocation` is durable and `sent` are dispatched."""
-        inv: _Invocation = invocation
+        inv: Invocation = invocation
         try:
             await self._store.commit(batch)
         except BaseException:
@@ -992,7 +823,7 @@ class Node:
                 count += len(mailbox) - 1
         return count == len(self._invocations)
 
-    async def _run_in_caller(self, inv: _Invocation) -> None:
+    async def _run_in_caller(self, inv: Invocation) -> None:
         """Run a call's invocation in the caller's own task when its key is free.
 
         This saves a task spawn and two task switches per call. If the caller is cancelled
@@ -1001,7 +832,7 @@ class Node:
         """
         self._invocations[inv.id] = inv
         self._busy()
-        mailbox: Mailbox[_Invocation] | None = None
+        mailbox: Mailbox[Invocation] | None = None
         if inv.hdef.holds_key:
             mailbox = self._mailboxes.get(inv.actor)
             if mailbox is None:
@@ -1027,7 +858,7 @@ class Node:
                 mailbox.done(inv)
             self._release(inv.actor, mailbox)
 
-    def _abandon(self, inv: _Invocation, mailbox: Mailbox[_Invocation] | None) -> None:
+    def _abandon(self, inv: Invocation, mailbox: Mailbox[Invocation] | None) -> None:
         """The task running `inv` inline is going away before `inv` finished."""
         inv.executing = False
         inv.scope = None
@@ -1050,14 +881,14 @@ class Node:
         if mailbox is not None:
             self._release(inv.actor, mailbox)
 
-    def _release(self, actor: ActorId, mailbox: Mailbox[_Invocation]) -> None:
+    def _release(self, actor: ActorId, mailbox: Mailbox[Invocation]) -> None:
         if mailbox.release():
             if not self._closed:
                 self._nursery.start_soon(self._consume, actor, mailbox)
         elif mailbox.idle and self._mailboxes.get(actor) is mailbox:
             del self._mailboxes[actor]
 
-    def _dispatch(self, inv: _Invocation) -> None:
+    def _dispatch(self, inv: Invocation) -> None:
         self._invocations[inv.id] = inv
         self._busy()
         if inv.status is InvocationStatus.SCHEDULED:
@@ -1075,7 +906,7 @@ class Node:
         else:
             self._nursery.start_soon(self._execute, inv)
 
-    def _suspend(self, inv: _Invocation, suspend: Suspend) -> None:
+    def _suspend(self, inv: Invocation, suspend: Suspend) -> None:
         """Take a waiting invocation out of memory until its timer or slot wakes it."""
         inv.status = InvocationStatus.SUSPENDED
         inv.execution = None
@@ -1088,7 +919,7 @@ class Node:
             if self._store.get(*suspend.slot) is not None:
                 self._notify(*suspend.slot)  # filled while it was unwinding
 
-    def _wake(self, inv: _Invocation) -> None:
+    def _wake(self, inv: Invocation) -> None:
         """Resume a suspended invocation (by replay) in a task of its own."""
         if inv.status is not InvocationStatus.SUSPENDED or inv.id not in self._invocations:
             return  # woken already (a timer and a slot can both fire), or finished
@@ -1101,7 +932,7 @@ class Node:
         else:
             self._nursery.start_soon(self._execute, inv)
 
-    async def _consume(self, actor: ActorId, mailbox: Mailbox[_Invocation]) -> None:
+    async def _consume(self, actor: ActorId, mailbox: Mailbox[Invocation]) -> None:
         """The single consumer of one key's mailbox; exits (deactivates) when it drains."""
         while (inv := mailbox.take()) is not None:
             await self._execute(inv)
@@ -1112,7 +943,7 @@ class Node:
         if mailbox.idle and self._mailboxes.get(actor) is mailbox:
             del self._mailboxes[actor]
 
-    async def _execute(self, inv: _Invocation, *, inline: bool = False) -> None:
+    async def _execute(self, inv: Invocation, *, inline: bool = False) -> None:
         """Run attempts until the invocation completes, pauses or is killed.
 
         With `inline` (a call running in its caller's task) only the first attempt runs here,
@@ -1127,7 +958,7 @@ class Node:
         finally:
             inv.executing = False
 
-    async def _attempts(self, inv: _Invocation, inline: bool) -> None:
+    async def _attempts(self, inv: Invocation, inline: bool) -> None:
         policy = self._options.retry_policy
         while True:
             if inv.kill_requested:
@@ -1173,7 +1004,7 @@ class Node:
                 return
 
     async def _attempt(
-        self, inv: _Invocation, *, scoped: bool
+        self, inv: Invocation, *, scoped: bool
     ) -> tuple[ServiceContext | SharedContext, bytes | None, Failure | None, BaseException | None]:
         """One attempt: returns (ctx, encoded result, terminal failure, retryable error).
 
@@ -1230,7 +1061,7 @@ class Node:
         finally:
             inv.scope = None
 
-    def _load_execution(self, inv: _Invocation) -> Execution:
+    def _load_execution(self, inv: Invocation) -> Execution:
         """The journal, state view and outbox for a new attempt of `inv`."""
         suspend_after = self._options.suspend_after
         return Execution.load(
@@ -1245,7 +1076,7 @@ class Node:
             suspend_after=None if suspend_after is None else suspend_after.total_seconds(),
         )
 
-    async def _run_handler(self, inv: _Invocation, ctx: ServiceContext | SharedContext) -> bytes:
+    async def _run_handler(self, inv: Invocation, ctx: ServiceContext | SharedContext) -> bytes:
         hdef = inv.hdef
         value = await hdef.function(hdef.actor.instance, ctx, *self._codec.decode(inv.args))
         if ctx._exec is not None:
@@ -1253,7 +1084,7 @@ class Node:
         return self._codec.encode(value)
 
     async def _failed_attempt(
-        self, inv: _Invocation, error: BaseException, delay: timedelta | None
+        self, inv: Invocation, error: BaseException, delay: timedelta | None
     ) -> None:
         """Record a retryable failure durably: back off, or pause after the last attempt."""
         described = _describe(error)
@@ -1295,7 +1126,7 @@ class Node:
 
     async def _complete(
         self,
-        inv: _Invocation,
+        inv: Invocation,
         ctx: ServiceContext | SharedContext,
         result: bytes | None,
         failure: Failure | None,
@@ -1329,7 +1160,7 @@ class Node:
     def _retire(
         self,
         batch: Batch,
-        inv: _Invocation,
+        inv: Invocation,
         status: InvocationStatus,
         *,
         result: bytes | None = None,
@@ -1376,7 +1207,7 @@ class Node:
             if idem_key is not None:
                 batch.delete(IDEMPOTENCY, idem_key)
 
-    def _forget(self, inv: _Invocation) -> None:
+    def _forget(self, inv: Invocation) -> None:
         """Drop a finished (or failed, never durable) invocation from memory, after its last
         commit landed, and wake its waiters."""
         if inv.reply_to is not None and inv.status.finished:
@@ -1390,7 +1221,7 @@ class Node:
         inv.settle()
         self._check_idle()
 
-    async def _write_record(self, inv: _Invocation) -> None:
+    async def _write_record(self, inv: Invocation) -> None:
         """Durably write an invocation's record (making it durable if it was not yet)."""
         inv.modified_at = self._now_us()
         if not inv.durable:
@@ -1400,7 +1231,7 @@ class Node:
         batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
         await self._store.commit(batch)
 
-    async def _finish_killed(self, inv: _Invocation) -> None:
+    async def _finish_killed(self, inv: Invocation) -> None:
         batch = self._batch()
         if inv.durable:
             # Its journal and the slots addressed to it go with it.
@@ -1415,7 +1246,7 @@ class Node:
 
     # ----------------------------------------------------------------------------- outcomes
 
-    async def _outcome(self, inv: _Invocation) -> Any:
+    async def _outcome(self, inv: Invocation) -> Any:
         await inv.wait()
         if inv.error is not None:
             raise inv.error
@@ -1440,7 +1271,7 @@ class Node:
             f"invocation {record.id} is {status.value} and is not running on this node"
         )
 
-    def _live(self, invocation_id: str) -> _Invocation:
+    def _live(self, invocation_id: str) -> Invocation:
         inv = self._invocations.get(InvocationId.parse(invocation_id))
         if inv is None:
             raise UnknownInvocation(
@@ -1488,7 +1319,7 @@ class Node:
                     exc,
                 )
                 continue
-            inv = _Invocation.from_record(record, hdef)
+            inv = Invocation.from_record(record, hdef)
             idem_key = inv.idempotency_table_key
             if idem_key is not None:
                 self._by_idempotency[idem_key] = inv
@@ -1564,102 +1395,3 @@ class Node:
                     " yet, so it did not take effect: retry it"
                 )
             inv.settle()
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            found.extend(_leaves(exc))
-        else:
-            found.append(exc)
-    return found
-
-
-def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The one real error in a group from the node's nursery, if there is exactly one.
-
-    The node's nursery is an implementation detail: an error raised in the `async with` body
-    (or a simulated crash) should leave the block as itself, not wrapped in a group. A crash
-    wins over the cancellations and follow-on errors it causes in other tasks.
-    """
-    leaves = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
-    crashes = [e for e in leaves if isinstance(e, SimulatedCrash)]
-    if crashes:
-        return crashes[0]
-    return leaves[0] if len(leaves) == 1 else None
-
-
-@asynccontextmanager
-async def run_node(
-    store: Store,
-    instances: Iterable[object],
-    *,
-    types: Iterable[type | tuple[str, type]] = (),
-    options: NodeOptions | None = None,
-) -> AsyncIterator[Node]:
-    """Run a node on an already open store (the seam `open_node` and `actors.testing` use)."""
-    options = options or NodeOptions()
-    registry = Registry(instances)
-    codec = Codec(types, max_size=options.max_value_size)
-    clock = options.clock or TrioWallClock()
-    try:
-        async with trio.open_nursery() as nursery:
-            node = Node(
-                store=store,
-                registry=registry,
-                codec=codec,
-                options=options,
-                clock=clock,
-                nursery=nursery,
-            )
-            await node._start()
-            recovered = node._recover()
-            if recovered:
-                _log.info("recovered %d unfinished invocations", recovered)
-            nursery.start_soon(node._sweep_expired)
-            nursery.start_soon(node._fire_timers)
-            try:
-                yield node
-            finally:
-                await node._close()
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        single = _single_error(group)
-        if single is not None:
-            raise single from None
-        raise
-
-
-@asynccontextmanager
-async def open_node(
-    path: str | Path,
-    instances: Iterable[object],
-    *,
-    types: Iterable[type | tuple[str, type]] = (),
-    options: NodeOptions | None = None,
-) -> AsyncIterator[Node]:
-    """Open an embedded node on a data directory and run it for the `async with` body.
-
-    On entry the node recovers: every invocation that was durably accepted and not finished is
-    queued again. On exit running work is cancelled; durable invocations resume at the next
-    start.
-
-    Args:
-        path: the data directory (created if missing). One node at a time may open it.
-        instances: one instance of each actor class to host.
-        types: extra classes (attrs, dataclass or Enum) allowed in arguments, results and
-            state, optionally as ``(wire_name, cls)`` pairs.
-        options: node configuration.
-
-    Raises:
-        DataDirLocked: another node has this directory open.
-        DefinitionError: an instance is not a valid actor.
-        StorageCorrupted: the data files are damaged.
-    """
-    options = options or NodeOptions()
-    async with (
-        open_lmdb_store(Path(path), TABLES, options.lmdb) as store,
-        run_node(store, instances, types=types, options=options) as node,
-    ):
-        yield node

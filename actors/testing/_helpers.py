@@ -11,7 +11,8 @@ import attrs
 from storage import FaultyStore, SimulatedCrash, open_lmdb_store, open_memory_store
 
 from .._layout import TABLES
-from .._node import Node, run_node
+from .._node import Node
+from .._open import run_node
 from .._options import NodeOptions
 
 
