@@ -89,7 +89,6 @@ _WORKFLOW_RUN = "workflow-run"
 """The idempotency key of a workflow's run: one run per workflow key."""
 _SWEEP_BATCH = 1000
 _OPENS = b"opens"
-_SWEEP_IDLE = timedelta(minutes=10)
 
 
 @attrs.frozen(kw_only=True)
@@ -1367,9 +1366,11 @@ class Node:
                     self._expire(batch, InvocationId(key[8:]), int.from_bytes(key[:8], "big"))
                 await self._store.commit(batch)
                 continue
-            wait = _SWEEP_IDLE.total_seconds()
+            # Every expiry row is written by a commit that signals `_sweep_wakeup`, so with
+            # nothing to expire there is nothing to wait for but that signal.
+            wait = math.inf
             if rows:
-                wait = min(wait, (int.from_bytes(rows[0][0][:8], "big") - now) / 1e6)
+                wait = (int.from_bytes(rows[0][0][:8], "big") - now) / 1e6
             with trio.move_on_after(wait):
                 await self._sweep_wakeup.wait()
 
