@@ -343,6 +343,10 @@ class _DurableSteps(_BaseContext):
         if outcome is not None:
             raw = outcome.value
         else:
+            if execution.has_pending():
+                # Commit what came before the wait (an awakeable's id sent somewhere, state
+                # for shared handlers to read) so that the wait can ever complete.
+                await execution.durable_point()
             raw = await execution.await_slot(table, key, deadline)
             execution.append(EntryKind.OUTCOME, name, value=raw)
             await execution.durable_point()

@@ -202,6 +202,10 @@ class Execution:
             and f"call-{e.index}" not in answered
         ]
 
+    def has_pending(self) -> bool:
+        """Whether journal entries, messages or state writes await a durable point."""
+        return bool(self.journal.take_pending() or self.outbox or self.writes or self.cleared)
+
     def check_complete(self) -> None:
         """At the handler's return.
 
@@ -293,8 +297,8 @@ class Execution:
         engine.outbox_rows(sent, batch)
         await engine.commit_point(self.invocation, batch, sent)
         self.journal.committed(pending)
-        if self.always_replay:
-            raise Replay
+        if self.always_replay and pending:
+            raise Replay  # only new journal entries give a re-execution something to replay
 
     async def await_slot(self, table: str, key: bytes, deadline: int | None) -> bytes | None:
         """Wait until `table[key]` is filled, or `deadline` (µs) passes: its outcome, or None.

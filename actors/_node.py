@@ -343,7 +343,7 @@ class Node:
             PROMISES, actor.state_key(name), outcome, f"promise {name!r} of {actor}"
         )
 
-    async def resolve_awakeable(self, awakeable_id: str, value: Any = None) -> None:
+    async def resolve_awakeable(self, awakeable_id: str, value: Any) -> None:
         """Complete an awakeable (`ctx.awakeable()`) with `value`.
 
         Raises:
@@ -636,9 +636,20 @@ class Node:
         args: tuple[Any, ...],
         delay: timedelta | None = None,
     ) -> Invocation:
-        """A message sent by a handler (`ctx.send`): validated now, enqueued at the sender's
-        next durable point."""
-        return self._prepare(handler, args, None, delay)
+        """A message sent by a handler (`ctx.send`, `ctx.call`): validated now, enqueued at
+        the sender's next durable point.
+
+        Raises:
+            UsageError: the target is a workflow's run (start workflows with `node.start`:
+                a run executes once per key, which a message from a handler cannot promise).
+        """
+        inv = self._prepare(handler, args, None, delay, admission=False)
+        if inv.hdef.kind is HandlerKind.RUN:
+            raise UsageError(
+                f"{inv.hdef.qualified_name} is a workflow run: start it with node.start (once"
+                " per key), and signal it through its shared handlers from other actors"
+            )
+        return inv
 
     def _prepare(
         self,
@@ -646,11 +657,13 @@ class Node:
         args: tuple[Any, ...],
         idempotency_key: str | None,
         delay: timedelta | None = None,
+        *,
+        admission: bool = True,
     ) -> Invocation:
         """Validate a request and build its invocation (nothing is written)."""
         if delay is not None and (not isinstance(delay, timedelta) or delay < timedelta(0)):
             raise InvalidArguments(f"delay must be a non-negative timedelta, got {delay!r}")
-        if self._closed:
+        if admission and self._closed:
             raise NodeClosed("the node is closed; open a new one with actors.open_node")
         hdef = self._registry.handler_for(handler)
         if hdef.actor.kind is ActorKind.SERVICE:
@@ -917,6 +930,7 @@ class Node:
             self._slot_waiters.setdefault(suspend.slot, []).append(inv)
             if self._store.get(*suspend.slot) is not None:
                 self._notify(*suspend.slot)  # filled while it was unwinding
+        self._check_idle()
 
     def _wake(self, inv: Invocation) -> None:
         """Resume a suspended invocation (by replay) in a task of its own."""
@@ -1147,6 +1161,23 @@ class Node:
         if batch:
             try:
                 await self._store.commit(batch)
+            except BatchConflict:
+                if not promises:
+                    raise
+                # Another handler completed one of these promises first: this invocation
+                # fails instead, with nothing of it written.
+                await self._complete(
+                    inv,
+                    SharedContext(self._services, inv.id, inv.hdef.qualified_name, inv.actor),
+                    None,
+                    Failure(
+                        error_type="UsageError",
+                        message="the promise was already completed by another handler; a"
+                        " promise is resolved or rejected once",
+                        code=409,
+                    ),
+                )
+                return
             except BaseException:
                 for target in sent:
                     target.inbox_seq = None

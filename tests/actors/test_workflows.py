@@ -94,6 +94,17 @@ class Ledger:
         await ctx.run("publish", _noop, awakeable.id)
         return await awakeable.wait(timeout=timedelta(hours=1))
 
+    @actors.exclusive
+    async def approval_quietly(self, ctx: actors.ObjectContext) -> object:
+        """Publishes the awakeable id only through state: the wait must commit it first."""
+        awakeable = ctx.awakeable()
+        ctx.set("awakeable", awakeable.id)
+        return await awakeable.wait()
+
+    @actors.exclusive
+    async def start_a_run(self, ctx: actors.ObjectContext) -> str:
+        return ctx.send(Delivery.run, "from-a-handler", "order", 1)
+
     @actors.shared
     async def total(self, ctx: actors.SharedContext) -> int:
         total: int = ctx.get("total", default=0)
@@ -289,3 +300,20 @@ async def test_a_suspended_exclusive_invocation_keeps_its_key(autojump_clock: ob
         await node.resolve_awakeable(node.get_state(Ledger, "k")["awakeable"], "ok")
         assert await node.attach(waiting) == "ok"
         assert await node.attach(queued) == 1
+
+
+async def test_a_wait_commits_what_came_before_it(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    async with open_memory_node(app(), options=options) as node:
+        inv = await node.send(Ledger.approval_quietly, "q", idempotency_key="q")
+        await trio.sleep(10)
+        await node.resolve_awakeable(node.get_state(Ledger, "q")["awakeable"], 42)
+        assert await node.attach(inv) == 42
+
+
+async def test_handlers_cannot_message_a_workflow_run(autojump_clock: object) -> None:
+    async with open_memory_node(app()) as node:
+        with pytest.raises(actors.TerminalError, match=r"start it with node\.start") as info:
+            await node.call(Ledger.start_a_run, "k")
+        assert info.value.error_type == "UsageError"
