@@ -1182,8 +1182,8 @@ class Node:
                 for target in sent:
                     target.inbox_seq = None
                 raise
+        self._deliver(sent)  # before `_forget`, which may declare the node idle
         self._forget(inv)
-        self._deliver(sent)
         for key in promises:
             self._notify(PROMISES, key)
 
