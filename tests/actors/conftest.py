@@ -22,10 +22,14 @@ def witness() -> Witness:
     return Witness()
 
 
-@pytest.fixture
-async def node(witness: Witness, autojump_clock: object) -> AsyncIterator[actors.Node]:
+@pytest.fixture(params=[False, True], ids=["normal", "always-replay"])
+async def node(
+    witness: Witness, autojump_clock: object, request: pytest.FixtureRequest
+) -> AsyncIterator[actors.Node]:
     """A node on the in-memory store. Tests must also request `autojump_clock` themselves:
     pytest-trio only runs a test on a clock that the test function asks for."""
-    options = actors.NodeOptions(retry_policy=FAST_RETRY, seed=1)
+    # Every functional test also runs in always-replay mode: each handler is re-executed
+    # from its journal after every durable step, and must behave the same.
+    options = actors.NodeOptions(retry_policy=FAST_RETRY, seed=1, always_replay=request.param)
     async with open_memory_node(instances(witness), types=TYPES, options=options) as node:
         yield node
