@@ -212,7 +212,7 @@ class Journal:
     def committed(self, entries: list[Entry]) -> None:
         """`entries` (from `take_pending`) are durable now."""
         count = len(entries)
-        if self._pending[:count] != entries:
+        if any(a is not b for a, b in zip(self._pending[:count], entries, strict=True)):
             raise RuntimeError("committed entries are not the pending ones")
         self._recorded.extend(entries)
         del self._pending[:count]
