@@ -90,16 +90,6 @@ def world(log: EffectLog, count: int) -> Clients:
     return clients
 
 
-async def settle(node: actors.Node) -> None:
-    """`wait_idle`, again while anything is still in memory: `wait_idle` can return just
-    before the messages sent by the last completing invocation are dispatched (a runtime bug,
-    shown by ``test_wait_idle_waits_for_the_message_sent_by_the_last_invocation`` in
-    test_checkout_saga.py)."""
-    await node.wait_idle()
-    while node.statistics().invocations_in_memory:
-        await node.wait_idle()
-
-
 async def main(data_dir: Path, effects: Path, count: int) -> None:
     log = FileEffectLog(effects, echo=True)
     try:
@@ -108,7 +98,7 @@ async def main(data_dir: Path, effects: Path, count: int) -> None:
             for order_id, order in orders(count).items():
                 await node.send(Checkout.place, order_id, order, idempotency_key=order_id)
                 say(f"ack {order_id}")
-            await settle(node)
+            await node.wait_idle()
             say("done")
     finally:
         log.close()

@@ -33,7 +33,7 @@ import trio
 import actors
 from examples.checkout_saga import TYPES, Checkout, CheckoutResult, Fulfillment, Stage, app
 
-from .saga_child import FileEffectLog, expected_stage, orders, settle, world
+from .saga_child import FileEffectLog, expected_stage, orders, world
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("saga_child.py")
@@ -133,7 +133,7 @@ async def inspect(data_dir: Path, effects: Path) -> FinalState:
         async with actors.open_node(data_dir, app(world(log, COUNT)), types=TYPES) as node:
             recovered = node.statistics().invocations_in_memory
             with trio.fail_after(LINE_TIMEOUT):
-                await settle(node)
+                await node.wait_idle()
             results = {o: node.get_state(Checkout, o).get("result") for o in orders(COUNT)}
             requested = {
                 w: list(node.get_state(Fulfillment, w).get("requested", []))
