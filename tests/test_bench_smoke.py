@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench import _machine, _report
+
 REPO = Path(__file__).resolve().parent.parent
 
 EXPECTED_ROWS = {
@@ -72,9 +76,21 @@ EXPECTED_ROWS = {
     "f.replay_s",
     "f.replay_entry_us",
     "f.complete_s",
+    "g.rss_mb",
+    "g.rss_anon_mb",
+    "g.rss_file_mb",
+    "g.maxrss_mb",
+    "g.baseline_rss_mb",
+    "g.rss_growth_per_workflow_kb",
+    "g.suspended",
+    "g.tasks_living",
+    "g.baseline_tasks_living",
+    "g.invocations_in_memory",
+    "g.active_actors",
+    "g.starts_per_s",
+    "g.settle_s",
+    "g.commits_per_workflow",
 }
-
-NOT_MEASURED_ROWS = {"g.rss_mb"}
 
 TARGETED_ROWS = {
     "a.p50_x_floor",
@@ -85,6 +101,7 @@ TARGETED_ROWS = {
     "d.step_x_floor",
     "e.steps_per_s",
     "f.resume_s",
+    "g.rss_mb",
 }
 
 
@@ -121,6 +138,10 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
         "4",
         "--f-entries",
         "100",
+        "--g-workflows",
+        "300",
+        "--g-concurrency",
+        "8",
         "--dir",
         str(tmp_path / "data"),
         "--json",
@@ -133,14 +154,8 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
 
     document = json.loads(out.read_text())
     rows = {row["id"]: row for row in document["rows"]}
-    assert set(rows) == EXPECTED_ROWS | NOT_MEASURED_ROWS
-    for row_id in NOT_MEASURED_ROWS:
-        row = rows.pop(row_id)
-        assert row["status"] == "not_measured", row
-        assert "issue 3" in row["reason"], row
-        assert "value" not in row and "runs" not in row, row
-        assert row["met"] is None, row
-    assert document["targets_not_measured"] == sorted(NOT_MEASURED_ROWS)
+    assert set(rows) == EXPECTED_ROWS
+    assert document["targets_not_measured"] == []
     for row_id, row in rows.items():
         assert row["status"] == "measured", row
         assert _is_number(row["value"]), row
@@ -166,17 +181,21 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
         "(d) 10-step workflow, sequential: 5 invocations",
         "(e) 10-step workflow, 4 concurrent: 4 callers on 4 keys, 16 invocations",
         "(f) replay of a 100-entry journal",
+        "(g) 300 workflows suspended on a 1-hour durable sleep (8 concurrent starters",
     ):
         assert heading in done.stdout
     assert "≥ 30,000" in done.stdout
     assert "≥ 50,000" in done.stdout
     assert "≤ 2.2 x" in done.stdout
-    assert (
-        "(g) 100,000 workflows suspended on a 1-hour durable sleep: not measured"
-        " — needs suspension of waiting invocations (issue 3)"
-    ) in done.stdout
+    assert "< 500 MB" in done.stdout
+    assert "not measured" not in done.stdout
     # The workflow workloads measure their commits instead of assuming them.
     assert rows["d.commits_per_workflow"]["value"] == 11
+    # Every workflow of (g) was suspended, and no task per workflow was left.
+    assert all(run["g.suspended"] == 300 for run in document["runs"])
+    assert all(run["g.workflows"] == 300 for run in document["runs"])
+    assert all(run["g.handler_entries"] == 300 for run in document["runs"])
+    assert all(run["g.tasks_living"] <= run["g.baseline_tasks_living"] for run in document["runs"])
     assert list((tmp_path / "data").iterdir()) == []
 
 
@@ -206,7 +225,7 @@ def test_only_runs_the_chosen_workloads(tmp_path: Path) -> None:
     assert workloads == {"floor", "a"}
 
 
-def test_not_measured_workload_reports_its_reason(tmp_path: Path) -> None:
+def test_only_g_measures_suspended_workflows(tmp_path: Path) -> None:
     out = tmp_path / "g.json"
     command = [
         sys.executable,
@@ -217,6 +236,8 @@ def test_not_measured_workload_reports_its_reason(tmp_path: Path) -> None:
         "g",
         "--floor-commits",
         "20",
+        "--g-workflows",
+        "200",
         "--dir",
         str(tmp_path / "data"),
         "--json",
@@ -229,9 +250,37 @@ def test_not_measured_workload_reports_its_reason(tmp_path: Path) -> None:
     document = json.loads(out.read_text())
     rows = {row["id"]: row for row in document["rows"]}
     assert {row["workload"] for row in rows.values()} == {"floor", "g"}
-    assert rows["g.rss_mb"]["status"] == "not_measured"
+    assert rows["g.rss_mb"]["status"] == "measured"
     assert rows["g.rss_mb"]["target"] == {"op": "<", "value": 500}
-    # Nothing ran for (g): no numbers, and the targets that were measured decide `met`.
-    assert all("g." not in name for run in document["runs"] for name in run)
+    assert isinstance(rows["g.rss_mb"]["met"], bool)
+    assert rows["g.suspended"]["value"] == 200
+    assert rows["g.invocations_in_memory"]["value"] == 200
+    assert document["settings"]["sizes"]["g_workflows"] == 200
+    assert document["settings"]["sizes"]["g_concurrency"] == 64
+    assert "(g) 200 workflows suspended on a 1-hour durable sleep" in done.stdout
+
+
+def test_a_row_not_measured_is_reported_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The report's path for a metric the benchmark cannot measure (no workload uses it now)."""
+    spec = _report.RowSpec(
+        id="z.rss_mb",
+        workload="z",
+        label="RSS",
+        unit="MB",
+        target=_report.Target(op="<", value=1),
+        not_measured="needs something",
+    )
+    monkeypatch.setattr(_report, "ROWS", (*_report.ROWS, spec))
+    rows = _report.build_rows({"a.p50_us": 1.0}, [{"a.p50_us": 1.0}], ["floor", "a", "z"])
+    assert [row.spec.id for row in rows] == ["a.p50_us", "z.rss_mb"]
+    row = rows[1].to_json()
+    assert row["status"] == "not_measured" and row["reason"] == "needs something"
+    assert "value" not in row and "runs" not in row and row["met"] is None
+    facts = _machine.machine_facts(tmp_path)
+    table = _report.format_table(rows, facts, {"z": "(z) title"}, 1)
+    assert "(z) title: not measured — needs something" in table
+    document = _report.json_document(rows, facts, {}, {}, {}, [])
+    assert document["targets_not_measured"] == ["z.rss_mb"]
     assert document["targets_met"] is True
-    assert "(g) 100,000 workflows suspended" in done.stdout

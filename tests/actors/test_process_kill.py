@@ -15,25 +15,19 @@ OS-level cleanup of the data-directory lock and LMDB reader slots.
 from __future__ import annotations
 
 import os
-import queue
 import random
-import signal
-import subprocess
-import sys
-import threading
 from collections import Counter
 from pathlib import Path
-from typing import IO
 
 import attrs
 import pytest
 import trio
 
 import actors
+from tests.child_process import run_killable_child
 
 from .app import Account, instances
 
-REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("kill_child.py")
 TOTAL = 1000
 """Ops in the whole run: enough that no kill round can finish them all."""
@@ -55,62 +49,31 @@ class Round:
     returncode: int | None = None
 
 
-def pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    """Copy the child's stdout lines into `lines`, then None at end of file."""
-    try:
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-    except (OSError, ValueError):
-        pass  # the pipe was closed under us because the test failed; it reports why
-    finally:
-        lines.put(None)
-
-
 def run_child(data_dir: Path, start: int, stop_after: int | None, stderr_path: Path) -> Round:
     """Run the child for ops start..TOTAL-1; SIGKILL it after `stop_after` acks (None: let it
-    finish). Reads every line it wrote, including those still in the pipe after the kill."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    finish)."""
     result = Round(start=start)
-    command = [sys.executable, str(CHILD), str(data_dir), str(start), str(TOTAL - start)]
-    with (
-        stderr_path.open("w") as stderr,
-        subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
-        ) as proc,
-    ):
-        try:
-            assert proc.stdout is not None
-            lines: queue.Queue[str | None] = queue.Queue()
-            reader = threading.Thread(target=pump, args=(proc.stdout, lines), daemon=True)
-            reader.start()
-            while True:
-                try:
-                    line = lines.get(timeout=LINE_TIMEOUT)
-                except queue.Empty:
-                    pytest.fail(f"child {proc.pid} printed nothing for {LINE_TIMEOUT} s")
-                if line is None:
-                    break
-                word, _, value = line.partition(" ")
-                if word == "ack":
-                    result.acks.append(int(value))
-                    if stop_after is not None and len(result.acks) == stop_after:
-                        proc.send_signal(signal.SIGKILL)  # by pid; a no-op if it has exited
-                        result.killed = True
-                elif word == "recovered":
-                    result.recovered = int(value)
-                elif line == "done":
-                    result.done = True
-                else:
-                    pytest.fail(f"unexpected line from the child: {line!r}")
-            result.returncode = proc.wait(timeout=LINE_TIMEOUT)
-            reader.join(timeout=LINE_TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if result.returncode not in (0, -signal.SIGKILL):
-        pytest.fail(f"child exited with {result.returncode}:\n{stderr_path.read_text()[-3000:]}")
+
+    def on_line(line: str) -> bool:
+        word, _, value = line.partition(" ")
+        if word == "ack":
+            result.acks.append(int(value))
+            return stop_after is not None and len(result.acks) == stop_after
+        if word == "recovered":
+            result.recovered = int(value)
+        elif line == "done":
+            result.done = True
+        else:
+            pytest.fail(f"unexpected line from the child: {line!r}")
+        return False
+
+    result.returncode, result.killed = run_killable_child(
+        CHILD,
+        [str(data_dir), str(start), str(TOTAL - start)],
+        on_line=on_line,
+        stderr_path=stderr_path,
+        line_timeout=LINE_TIMEOUT,
+    )
     return result
 
 

@@ -16,15 +16,9 @@ commit was lost runs again).
 from __future__ import annotations
 
 import os
-import queue
 import random
-import signal
-import subprocess
-import sys
-import threading
 from collections import Counter
 from pathlib import Path
-from typing import IO
 
 import attrs
 import pytest
@@ -32,10 +26,10 @@ import trio
 
 import actors
 from examples.checkout_saga import TYPES, Checkout, CheckoutResult, Fulfillment, Stage, app
+from tests.child_process import run_killable_child
 
 from .saga_child import FileEffectLog, expected_stage, orders, world
 
-REPO = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("saga_child.py")
 COUNT = 40
 KILLS = 3
@@ -56,66 +50,34 @@ class Round:
     returncode: int | None = None
 
 
-def pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    """Copy the child's stdout lines into `lines`, then None at end of file."""
-    try:
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-    except (OSError, ValueError):
-        pass  # the pipe was closed under us because the test failed; it reports why
-    finally:
-        lines.put(None)
-
-
 def run_child(data_dir: Path, effects: Path, kill_after: int | None, stderr_path: Path) -> Round:
     """Run the child; SIGKILL it (by pid) after its `kill_after`-th ``effect`` line (None: let
-    it finish), so that sagas are in flight. Reads every line it wrote, including those still
-    in the pipe after the kill."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    it finish), so that sagas are in flight."""
     result = Round()
-    command = [sys.executable, str(CHILD), str(data_dir), str(effects), str(COUNT)]
-    with (
-        stderr_path.open("w") as stderr,
-        subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
-        ) as proc,
-    ):
-        try:
-            assert proc.stdout is not None
-            lines: queue.Queue[str | None] = queue.Queue()
-            reader = threading.Thread(target=pump, args=(proc.stdout, lines), daemon=True)
-            reader.start()
-            while True:
-                try:
-                    line = lines.get(timeout=LINE_TIMEOUT)
-                except queue.Empty:
-                    pytest.fail(f"child {proc.pid} printed nothing for {LINE_TIMEOUT} s")
-                if line is None:
-                    break
-                result.lines += 1
-                word, _, value = line.partition(" ")
-                if word == "ack":
-                    result.acks += 1
-                elif word == "effect":
-                    result.effects += 1
-                elif word == "recovered":
-                    result.recovered = int(value)
-                elif line == "done":
-                    result.done = True
-                else:
-                    pytest.fail(f"unexpected line from the child: {line!r}")
-                if kill_after is not None and result.effects == kill_after and word == "effect":
-                    proc.send_signal(signal.SIGKILL)  # by pid
-                    result.killed = True
-            result.returncode = proc.wait(timeout=LINE_TIMEOUT)
-            reader.join(timeout=LINE_TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if result.returncode not in (0, -signal.SIGKILL):
-        pytest.fail(f"child exited with {result.returncode}:\n{stderr_path.read_text()[-3000:]}")
+
+    def on_line(line: str) -> bool:
+        result.lines += 1
+        word, _, value = line.partition(" ")
+        if word == "ack":
+            result.acks += 1
+        elif word == "effect":
+            result.effects += 1
+            return kill_after is not None and result.effects == kill_after
+        elif word == "recovered":
+            result.recovered = int(value)
+        elif line == "done":
+            result.done = True
+        else:
+            pytest.fail(f"unexpected line from the child: {line!r}")
+        return False
+
+    result.returncode, result.killed = run_killable_child(
+        CHILD,
+        [str(data_dir), str(effects), str(COUNT)],
+        on_line=on_line,
+        stderr_path=stderr_path,
+        line_timeout=LINE_TIMEOUT,
+    )
     return result
 
 
