@@ -21,6 +21,7 @@ from ._context import ObjectContext as ObjectContext
 from ._context import PromiseHandle as PromiseHandle
 from ._context import ServiceContext as ServiceContext
 from ._context import SharedContext as SharedContext
+from ._context import Step as Step
 from ._context import WorkflowContext as WorkflowContext
 from ._context import WorkflowSharedContext as WorkflowSharedContext
 from ._definitions import exclusive as exclusive
@@ -57,6 +58,7 @@ from ._records import InvocationStatus as InvocationStatus
 from ._retry import RetryPolicy as RetryPolicy
 
 __all__ = [
+    "Step",
     "JournalEntry",
     "InvocationCancelled",
     "NonDeterministicHandler",

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, TypeVarTuple, overload
 
+import attrs
 import trio
 
 from storage import Codec, Reader
@@ -268,6 +269,90 @@ class _DurableSteps(_BaseContext):
         await execution.durable_point()
         decoded: Any = codec.decode(encoded)
         return decoded
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Step:
+        """Describe a side effect for `gather` (nothing runs yet).
+
+        Args:
+            name: a step name, unique within the handler; checked on replay.
+            fn: a function or async function, as for `run`.
+            args: its arguments.
+        """
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"ctx.step needs a non-empty step name, got {name!r}")
+        return Step(name=name, fn=fn, args=args)
+
+    async def gather(self, *steps: Step) -> list[Any]:
+        """Run several side effects concurrently and journal their results in the order given.
+
+        All results are committed together in one durable point, in argument order, so a
+        re-execution returns them in the same order whatever order they finished in. If the
+        process dies before that commit, every step of the group runs again (the same
+        at-least-once window as `run`, for the whole group).
+
+        Returns:
+            The results, in the order of `steps`.
+
+        Raises:
+            TerminalError: a step raised one; the other steps' results are journaled too,
+                and the first failure (in argument order) is raised, on every execution.
+            Exception: any other error fails the attempt (no step is journaled), as for `run`
+                without a retry policy.
+        """
+        execution = self._execution()
+        codec = self._services.codec
+        # The group's entries are committed together: either all are recorded or none is.
+        first = execution.match(EntryKind.RUN, steps[0].name) if steps else None
+        if first is not None:
+            entries = [first, *(execution.match(EntryKind.RUN, s.name) for s in steps[1:])]
+        else:
+            outcomes: list[Any] = [None] * len(steps)
+
+            async def one(index: int, step: Step) -> None:
+                try:
+                    if inspect.iscoroutinefunction(step.fn):
+                        value = await step.fn(*step.args)
+                    elif _virtual_time():
+                        value = step.fn(*step.args)
+                    else:
+                        value = await trio.to_thread.run_sync(
+                            functools.partial(step.fn, *step.args)
+                        )
+                    outcomes[index] = ("ok", codec.encode(value))
+                except TerminalError as exc:
+                    failure = Failure(error_type=exc.error_type, message=exc.message, code=exc.code)
+                    outcomes[index] = ("failed", failure)
+
+            try:
+                async with trio.open_nursery() as nursery:
+                    for index, step in enumerate(steps):
+                        nursery.start_soon(one, index, step)
+            except BaseExceptionGroup as group:
+                # A retryable error (or more) in some step: fail the attempt like `run` does.
+                first = group.exceptions[0]
+                while isinstance(first, BaseExceptionGroup):
+                    first = first.exceptions[0]
+                raise first from group
+            entries = []
+            for step, (kind, payload) in zip(steps, outcomes, strict=True):
+                if kind == "ok":
+                    entries.append(execution.append(EntryKind.RUN, step.name, value=payload))
+                else:
+                    entries.append(
+                        execution.append(EntryKind.RUN, step.name, failure=payload.to_wire())
+                    )
+            await execution.durable_point()
+        results: list[Any] = []
+        for entry in entries:
+            assert entry is not None
+            if entry.failure is not None:
+                failure = Failure.from_wire(entry.failure)
+                raise TerminalError(
+                    failure.message, code=failure.code, error_type=failure.error_type
+                )
+            assert entry.value is not None
+            results.append(codec.decode(entry.value))
+        return results
 
     async def _record_failure(self, name: str, failure: Failure) -> NoReturn:
         execution = self._execution()
@@ -616,6 +701,15 @@ def unpack_outcome(codec: Codec, raw: bytes | None) -> Any:
         raise TerminalError(failure.message, code=failure.code, error_type=failure.error_type)
     value = outcome["value"]
     return None if value is None else codec.decode(value)
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    """A side effect described by `ctx.step`, run by `ctx.gather`."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
 
 
 class Awakeable:

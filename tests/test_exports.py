@@ -42,6 +42,7 @@ ACTORS = [
     "RetryPolicy",
     "ServiceContext",
     "SharedContext",
+    "Step",
     "StorageCorrupted",
     "StorageError",
     "StorageFull",

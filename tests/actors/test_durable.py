@@ -364,3 +364,56 @@ async def test_get_journal(autojump_clock: object) -> None:
         assert isinstance(entry.value, int)  # the durable wake-up time, µs since the epoch
         assert await node.attach(inv) == "awake"
         assert node.get_journal(inv) == []  # a finished invocation drops its journal
+
+
+@actors.virtual_object
+class Fanout:
+    """Concurrent side effects inside one handler."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    async def fetch(self, tag: str, seconds: float) -> str:
+        await trio.sleep(seconds)
+        return self.sink.effect(tag)
+
+    @actors.exclusive
+    async def quotes(self, ctx: actors.ObjectContext) -> list[str]:
+        results = await ctx.gather(
+            ctx.step("slow", self.fetch, "slow", 3.0),
+            ctx.step("fast", self.fetch, "fast", 1.0),
+            ctx.step("sync", self.sink.effect, "sync"),
+        )
+        self.sink.maybe_fail("gathered")
+        return results
+
+    @actors.exclusive
+    async def one_fails(self, ctx: actors.ObjectContext) -> str:
+        async def refuse() -> str:
+            raise actors.TerminalError("no quote", code=422)
+
+        try:
+            await ctx.gather(ctx.step("ok", self.fetch, "ok", 1.0), ctx.step("bad", refuse))
+        except actors.TerminalError as exc:
+            return f"{exc.code} {exc.message}"
+        return "no error"
+
+
+async def test_gather_runs_steps_concurrently_in_a_deterministic_order(
+    autojump_clock: object, options: actors.NodeOptions
+) -> None:
+    sink = Sink(fail_handler_after={"gathered"})
+    async with open_memory_node([*instances(sink), Fanout(sink)], options=options) as node:
+        start = trio.current_time()
+        assert await node.call(Fanout.quotes, "k") == ["slow", "fast", "sync"]
+        # Concurrent: 3 s for the slowest, plus the 1 s retry backoff after the handler failed
+        # (the retry replays the journaled results instead of fetching again).
+        assert trio.current_time() - start == pytest.approx(4.0)
+        assert sink.effects == {"slow": 1, "fast": 1, "sync": 1}
+
+
+async def test_gather_terminal_failure(autojump_clock: object, options: actors.NodeOptions) -> None:
+    sink = Sink()
+    async with open_memory_node([*instances(sink), Fanout(sink)], options=options) as node:
+        assert await node.call(Fanout.one_fails, "k") == "422 no quote"
+        assert sink.effects == {"ok": 1}
