@@ -329,10 +329,10 @@ class _DurableSteps(_BaseContext):
                         nursery.start_soon(one, index, step)
             except BaseExceptionGroup as group:
                 # A retryable error (or more) in some step: fail the attempt like `run` does.
-                first = group.exceptions[0]
-                while isinstance(first, BaseExceptionGroup):
-                    first = first.exceptions[0]
-                raise first from group
+                cause: BaseException = group.exceptions[0]
+                while isinstance(cause, BaseExceptionGroup):
+                    cause = cause.exceptions[0]
+                raise cause from group
             entries = []
             for step, (kind, payload) in zip(steps, outcomes, strict=True):
                 if kind == "ok":
