@@ -9,13 +9,14 @@ with every number beside its target, and writes the same numbers as JSON:
 - (b) 64 keys, 64 concurrent callers;
 - (c) resident memory after 100,000 actors were activated once and went idle (in a child
   process, so the number is that workload's alone);
-- (d) a 10-step workflow (an exclusive handler taking 10 ``ctx.run`` steps; workflows proper do
-  not exist yet), 200 invocations one after another: per-step cost against the floor;
+- (d) a 10-step workflow (an exclusive handler taking 10 ``ctx.run`` steps; written before
+  ``@actors.workflow`` existed), 200 invocations one after another: per-step cost against the
+  floor;
 - (e) the same workflow, 64 concurrent callers on 64 keys: steps/s under group commit;
 - (f) replay of a 10,000-entry journal: an invocation fails once after its last step and its
   retry re-executes every step from the journal;
-- (g) memory of 100,000 workflows suspended on a durable sleep: not measured yet (it needs
-  suspension of waiting invocations, issue 3); reported as such.
+- (g) resident memory with 100,000 ``@actors.workflow`` runs suspended on a one-hour durable
+  sleep (no task left per workflow; in a child process like (c)), and their start rate.
 
 Run ``python -m bench --help`` for the options. The implementation is private (``_modules``);
 this package exports nothing.

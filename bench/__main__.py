@@ -5,7 +5,7 @@ Examples::
     python -m bench                      # every workload at full size, once
     python -m bench --repeat 3           # medians of three runs
     python -m bench --quick --only a,b   # a quick look at (a) and (b)
-    python -m bench --only d,e,f         # the durable-execution workloads
+    python -m bench --only d,e,f,g       # the durable-execution workloads
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ _SIZE_FLAGS = {
     "e_workflows": "10-step workflows in total in (e)",
     "e_keys": "keys (and concurrent callers) in (e)",
     "f_entries": "journal entries recorded and replayed in (f)",
+    "g_workflows": "workflows started and suspended in (g)",
+    "g_concurrency": "concurrent starters in (g)",
 }
 
 

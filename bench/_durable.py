@@ -1,8 +1,9 @@
 """The durable-execution workloads (issue 3, "Performance"): journaled ``ctx.run`` steps.
 
-Workflows (``@actors.workflow``) do not exist yet, so a "10-step workflow" here is one exclusive
-handler of a virtual object that runs 10 ``ctx.run`` steps of a trivial async function (it
-returns an int; nothing else happens on the step's path), and returns the sum of their results.
+These workloads were written before workflows (``@actors.workflow``) existed, so a "10-step
+workflow" here is one exclusive handler of a virtual object that runs 10 ``ctx.run`` steps of a
+trivial async function (it returns an int; nothing else happens on the step's path), and
+returns the sum of their results.
 
 - (d) 10-step workflow, sequential: one key, one invocation after another.
 - (e) 10-step workflow, concurrent: one caller per key, all keys at once (group commit).

@@ -5,8 +5,9 @@ node should hold none of them in memory (idle actors are deactivated), so the pr
 the runtime's baseline plus whatever leaks per actor.
 
 RSS is a property of the whole process, so the workload runs in a child process of its own
-(``python -m bench._idle``): what earlier workloads allocated does not count, and ru_maxrss is
-this workload's peak alone. The child prints its results as one JSON object on stdout.
+(``python -m bench._idle``, see `_child`): what earlier workloads allocated does not count, and
+ru_maxrss is this workload's peak alone. The child prints its results as one JSON object on
+stdout.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import trio
 import actors
 from examples.counter import Counter
 
+from ._child import run_child
 from ._memory import read_memory
 
 _SAMPLE_CHECKS = 100
@@ -75,13 +74,7 @@ def run_idle_actors(path: Path, actor_count: int, concurrency: int) -> dict[str,
     Raises:
         RuntimeError: the child failed (its stderr is in the message).
     """
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
-    command = [
-        sys.executable,
-        "-m",
-        "bench._idle",
+    arguments = [
         "--dir",
         str(path),
         "--actors",
@@ -89,16 +82,7 @@ def run_idle_actors(path: Path, actor_count: int, concurrency: int) -> dict[str,
         "--concurrency",
         str(concurrency),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"workload (c) child exited with {done.returncode}:\n{done.stderr.strip()}"
-        )
-    lines = done.stdout.strip().splitlines()
-    if not lines:
-        raise RuntimeError(f"workload (c) child printed nothing:\n{done.stderr.strip()}")
-    result: dict[str, float] = {name: float(value) for name, value in json.loads(lines[-1]).items()}
-    return result
+    return run_child("bench._idle", "c", arguments)
 
 
 def _child_main(argv: list[str] | None = None) -> None:

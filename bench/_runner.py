@@ -13,12 +13,12 @@ from ._floor import raw_lmdb_floor, run_store_floor
 from ._idle import run_idle_actors
 from ._sizes import Sizes
 from ._stats import median_of_runs
+from ._suspended import run_suspended_workflows
 from ._workloads import run_concurrent, run_sequential
 
 WORKLOADS: tuple[str, ...] = ("floor", "a", "b", "c", "d", "e", "f", "g")
 """Every workload, in the order a run measures them. The floor always runs: it is what the
-other numbers are judged against. (g) has no runner yet: its rows are reported as not measured
-(see `_report.ROWS`)."""
+other numbers are judged against."""
 
 Metrics = dict[str, float]
 
@@ -62,6 +62,11 @@ def _f(root: Path, sizes: Sizes) -> Metrics:
     return {f"f.{name}": value for name, value in result.items()}
 
 
+def _g(root: Path, sizes: Sizes) -> Metrics:
+    result = run_suspended_workflows(root, sizes.g_workflows, sizes.g_concurrency)
+    return {f"g.{name}": value for name, value in result.items()}
+
+
 _RUNNERS: dict[str, Callable[[Path, Sizes], Metrics]] = {
     "floor": _floor,
     "a": _a,
@@ -70,8 +75,10 @@ _RUNNERS: dict[str, Callable[[Path, Sizes], Metrics]] = {
     "d": _d,
     "e": _e,
     "f": _f,
+    "g": _g,
 }
-"""The measured workloads (every one of `WORKLOADS` except those not measured yet)."""
+"""The runner of every workload (a workload without one would be reported as not measured,
+see `_report.RowSpec.not_measured`)."""
 
 
 def _derive(metrics: Metrics) -> None:

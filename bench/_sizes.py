@@ -16,10 +16,6 @@ def _not_negative(_: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"{attribute.name} must not be negative, got {value}")
 
 
-SUSPENDED_WORKFLOWS = 100_000
-"""The size of workload (g), which is not measured yet (it needs suspension, issue 3)."""
-
-
 @attrs.frozen(kw_only=True)
 class Sizes:
     """Workload sizes. Warm-up operations run before the clock starts and are not counted."""
@@ -39,6 +35,8 @@ class Sizes:
     e_keys: int = attrs.field(default=64, validator=_positive)
     e_warmup_per_key: int = attrs.field(default=1, validator=_not_negative)
     f_entries: int = attrs.field(default=10_000, validator=_positive)
+    g_workflows: int = attrs.field(default=100_000, validator=_positive)
+    g_concurrency: int = attrs.field(default=64, validator=_positive)
 
     @classmethod
     def full(cls) -> Sizes:
@@ -59,6 +57,7 @@ class Sizes:
             d_warmup=2,
             e_workflows=128,
             f_entries=1_000,
+            g_workflows=2_000,
         )
 
     def titles(self) -> dict[str, str]:
@@ -85,5 +84,8 @@ class Sizes:
                 f"(f) replay of a {self.f_entries:,}-entry journal"
                 " (fails once after its last step; the retry replays)"
             ),
-            "g": (f"(g) {SUSPENDED_WORKFLOWS:,} workflows suspended on a 1-hour durable sleep"),
+            "g": (
+                f"(g) {self.g_workflows:,} workflows suspended on a 1-hour durable sleep"
+                f" ({self.g_concurrency} concurrent starters, separate process)"
+            ),
         }
