@@ -406,6 +406,10 @@ class _DurableSteps(_BaseContext):
                 from ._execution import Killed
 
                 raise Killed
+            if invocation.pause_requested:
+                from ._execution import PauseRequested
+
+                raise PauseRequested
             execution.check_cancel()
 
     async def _wait_slot(self, name: str, table: str, key: bytes, limit: timedelta | None) -> Any:

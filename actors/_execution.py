@@ -46,6 +46,10 @@ class Killed(BaseException):
     """An operator killed the invocation; raised at its next durable point."""
 
 
+class PauseRequested(BaseException):
+    """An operator paused the invocation; raised at its next durable point or wait."""
+
+
 class Suspend(BaseException):
     """The handler is waiting for a long time: unwind it (its task ends) and resume it by
     replay when `wake_at` (µs) passes or the slot `table[key]` is filled."""
@@ -279,6 +283,8 @@ class Execution:
         """
         if self.invocation.kill_requested:
             raise Killed
+        if self.invocation.pause_requested:
+            raise PauseRequested
         engine = self.engine
         batch = engine.new_batch()
         pending = self.journal.take_pending()
@@ -326,6 +332,8 @@ class Execution:
             invocation.scope = None
             if invocation.kill_requested:
                 raise Killed
+            if invocation.pause_requested:
+                raise PauseRequested
             self.check_cancel()
             if waited.cancelled_caught and limit < wait and self.reader.get(table, key) is None:
                 raise Suspend(deadline, (table, key))

@@ -45,6 +45,7 @@ class Invocation:
         "modified_at",
         "next_retry_at",
         "not_before",
+        "pause_requested",
         "reply_to",
         "result",
         "scope",
@@ -84,6 +85,7 @@ class Invocation:
         self.wake_at: int | None = None
         self.chain: tuple[str, ...] = ()
         self.cancel_requested = False
+        self.pause_requested = False
         self.waiting = False
         self.execution: Execution | None = None
         self.durable = False

@@ -54,7 +54,15 @@ from ._errors import (
     UnknownInvocation,
     UsageError,
 )
-from ._execution import IMAGES_INDEX, Diverged, Execution, Killed, Replay, Suspend
+from ._execution import (
+    IMAGES_INDEX,
+    Diverged,
+    Execution,
+    Killed,
+    PauseRequested,
+    Replay,
+    Suspend,
+)
 from ._invocation import Invocation
 from ._journal import Entry, EntryKind, JournalEntry
 from ._layout import (
@@ -85,6 +93,7 @@ Ts = TypeVarTuple("Ts")
 _log = logging.getLogger("actors")
 
 _REPLAY = InvocationKilled("replay")  # a marker value, never raised
+_PAUSE = InvocationKilled("pause")  # a marker value, never raised
 _WORKFLOW_RUN = "workflow-run"
 """The idempotency key of a workflow's run: one run per workflow key."""
 _SWEEP_BATCH = 1000
@@ -479,6 +488,7 @@ class Node:
         inv.status = InvocationStatus.INBOX
         inv.attempts = 0
         inv.last_error = None
+        inv.pause_requested = False
         await self._write_record(inv)
         self._paused -= 1
         self._busy()
@@ -489,6 +499,36 @@ class Node:
                 self._nursery.start_soon(self._consume, inv.actor, mailbox)
         else:
             self._nursery.start_soon(self._execute, inv)
+
+    async def pause(self, invocation_id: str) -> None:
+        """Pause an invocation until `resume`: durably, keeping its key (like an invocation
+        that used up its retries). A running handler is paused at its next durable step or
+        wait, and resumes by replay; a queued or scheduled one is paused when its turn comes.
+
+        Raises:
+            UnknownInvocation: no such invocation in memory.
+            UsageError: it is already paused.
+        """
+        inv = self._live(invocation_id)
+        if inv.status is InvocationStatus.PAUSED or inv.pause_requested:
+            raise UsageError(f"invocation {invocation_id} is already paused")
+        inv.pause_requested = True
+        if inv.status is InvocationStatus.SUSPENDED:
+            await self._pause_now(inv)
+        elif inv.executing and inv.waiting and inv.scope is not None:
+            inv.scope.cancel()
+
+    async def _pause_now(self, inv: Invocation) -> None:
+        inv.status = InvocationStatus.PAUSED
+        inv.next_retry_at = None
+        inv.last_error = inv.last_error or "paused by an operator"
+        self._paused += 1
+        try:
+            await self._write_record(inv)
+        except StorageError as exc:
+            _log.error("could not record the pause of %s: %s", inv.id, exc)
+        inv.settle()
+        self._check_idle()
 
     async def kill(self, invocation_id: str) -> None:
         """Stop an invocation without running any more of its handler code.
@@ -977,13 +1017,20 @@ class Node:
             if inv.kill_requested:
                 await self._finish_killed(inv)
                 return
+            if inv.pause_requested:
+                await self._pause_now(inv)
+                return
             if inv.next_retry_at is not None:
                 wait = (inv.next_retry_at - self._now_us()) / 1e6
                 if wait > 0:
                     with trio.CancelScope() as inv.scope:
-                        await trio.sleep(wait)
+                        inv.waiting = True
+                        try:
+                            await trio.sleep(wait)
+                        finally:
+                            inv.waiting = False
                     inv.scope = None
-                    if inv.killed():
+                    if inv.killed() or inv.pause_requested:
                         continue
             inv.status = InvocationStatus.RUNNING
             inv.attempts += 1
@@ -993,6 +1040,10 @@ class Node:
             if error is _REPLAY:
                 inv.attempts -= 1  # always-replay mode: not a failure, just re-execute
                 continue
+            if error is _PAUSE:
+                inv.attempts -= 1
+                await self._pause_now(inv)
+                return
             if isinstance(error, Suspend):
                 inv.attempts -= 1  # not a failure: it resumes by replay when woken
                 self._suspend(inv, error)
@@ -1069,6 +1120,8 @@ class Node:
             return ctx, None, None, _REPLAY
         except Suspend as exc:
             return ctx, None, None, exc
+        except PauseRequested:
+            return ctx, None, None, _PAUSE
         except Killed:
             return ctx, None, None, InvocationKilled("killed")
         finally:

@@ -417,3 +417,39 @@ async def test_gather_terminal_failure(autojump_clock: object, options: actors.N
     async with open_memory_node([*instances(sink), Fanout(sink)], options=options) as node:
         assert await node.call(Fanout.one_fails, "k") == "422 no quote"
         assert sink.effects == {"ok": 1}
+
+
+async def test_pause_and_resume(autojump_clock: object, options: actors.NodeOptions) -> None:
+    sink = Sink()
+    async with open_memory_node([*instances(sink), Trip(sink)], options=options) as node:
+        # A running (sleeping) invocation is paused at its wait and keeps its key.
+        booking = await node.send(Trip.book, "t", idempotency_key="booking")
+        queued = await node.send(Trip.book, "t", idempotency_key="queued")
+        await trio.sleep(60)
+        await node.pause(booking)
+        with pytest.raises(actors.UsageError, match="already paused"):
+            await node.pause(booking)
+        with pytest.raises(actors.InvocationPaused, match="paused by an operator"):
+            await node.attach(booking)
+        assert node.get_invocation(booking).status is actors.InvocationStatus.PAUSED
+        await trio.sleep(timedelta(days=3).total_seconds())
+        assert sink.effects == {"t:reserve": 1}  # nothing moved while paused
+        # Resumed, it replays its journal (reserve is not run again) and finishes.
+        await node.resume(booking)
+        assert await node.attach(booking) == "booked"
+        assert await node.attach(queued) == "booked"
+        assert sink.effects == {"t:reserve": 2, "t:pay": 2}
+
+
+async def test_pause_a_queued_invocation(autojump_clock: object) -> None:
+    sink = Sink()
+    async with open_memory_node([*instances(sink), Trip(sink)]) as node:
+        first = await node.send(Trip.book, "u", idempotency_key="first")
+        second = await node.send(Trip.book, "u", idempotency_key="second")
+        await node.pause(second)
+        assert await node.attach(first) == "booked"
+        with pytest.raises(actors.InvocationPaused):
+            await node.attach(second)
+        assert sink.effects == {"u:reserve": 1, "u:pay": 1}
+        await node.resume(second)
+        assert await node.attach(second) == "booked"
