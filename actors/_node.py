@@ -1198,6 +1198,7 @@ class Node:
         failure: Failure | None,
     ) -> None:
         """Commit the outcome with the state changes: the invocation's one durable commit."""
+        inbox_seq = inv.inbox_seq  # `_retire` clears it; a retry below needs it back
         batch = self._batch()
         sent: list[Any] = []
         execution = ctx._exec
@@ -1219,6 +1220,9 @@ class Node:
                     raise
                 # Another handler completed one of these promises first: this invocation
                 # fails instead, with nothing of it written.
+                inv.inbox_seq = inbox_seq
+                inv.status = InvocationStatus.RUNNING
+                inv.expires_at = None
                 await self._complete(
                     inv,
                     SharedContext(self._services, inv.id, inv.hdef.qualified_name, inv.actor),
@@ -1373,6 +1377,14 @@ class Node:
 
     # ----------------------------------------------------------------------------- start-up
 
+    async def _drop_stale_inbox_rows(self, keys: list[bytes]) -> None:
+        if keys:
+            batch = self._batch()
+            for key in keys:
+                batch.delete(INBOX, key)
+            await self._store.commit(batch)
+            _log.warning("dropped %d inbox rows of invocations that had finished", len(keys))
+
     async def _start(self) -> None:
         """Count this open durably and derive the invocation-id generator from it, so a
         fixed `NodeOptions.seed` gives reproducible ids that never repeat across reopens."""
@@ -1384,9 +1396,13 @@ class Node:
         if self._options.seed is not None:
             self._rng = random.Random(f"{self._options.seed}/{opens}")
 
-    def _recover(self) -> int:
-        """Re-admit every durably accepted, unfinished invocation, in inbox order."""
-        count = 0
+    def _recover(self) -> list[bytes]:
+        """Re-admit every durably accepted, unfinished invocation, in inbox order.
+
+        Returns:
+            Inbox rows of invocations that had already finished, to delete.
+        """
+        stale: list[bytes] = []
         for key, raw_id in self._store.scan(INBOX):
             actor, rest = ActorId.parse_prefix(key)
             self._next_seq = max(self._next_seq, int.from_bytes(rest, "big") + 1)
@@ -1402,6 +1418,10 @@ class Node:
                     exc,
                 )
                 continue
+            if record.status.finished:
+                # A finished invocation whose inbox row outlived it: drop the row.
+                stale.append(key)
+                continue
             inv = Invocation.from_record(record, hdef)
             idem_key = inv.idempotency_table_key
             if idem_key is not None:
@@ -1414,8 +1434,7 @@ class Node:
                     self._mailboxes.setdefault(actor, Mailbox()).block(inv)
             else:
                 self._dispatch(inv)
-            count += 1
-        return count
+        return stale
 
     async def _fire_timers(self) -> None:
         """Move delayed invocations into their mailboxes when they are due. The due-time

@@ -68,7 +68,9 @@ async def run_node(
                 nursery=nursery,
             )
             await node._start()
-            recovered = node._recover()
+            stale = node._recover()
+            await node._drop_stale_inbox_rows(stale)
+            recovered = node.statistics().invocations_in_memory
             if recovered:
                 _log.info("recovered %d unfinished invocations", recovered)
             nursery.start_soon(node._sweep_expired)
