@@ -669,17 +669,22 @@ class ObjectContext(_DurableSteps, SharedContext):
             PayloadTooLarge: the encoded value exceeds the node's value size limit.
             UsageError: the name is not a non-empty str of at most 128 bytes.
         """
-        self._execution().writes[_check_name(name)] = self._services.codec.encode(value)
+        execution = self._execution()
+        execution.writes[_check_name(name)] = self._services.codec.encode(value)
+        execution.dirty = True
 
     def clear(self, name: str) -> None:
         """Remove the value stored under `name` (no error if there is none)."""
-        self._execution().writes[_check_name(name)] = None
+        execution = self._execution()
+        execution.writes[_check_name(name)] = None
+        execution.dirty = True
 
     def clear_all(self) -> None:
         """Remove every value of this key's state."""
         execution = self._execution()
         execution.writes.clear()
         execution.cleared = True
+        execution.dirty = True
 
 
 def pack_outcome(

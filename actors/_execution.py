@@ -113,6 +113,8 @@ class Execution:
         self.images_written = dict(images)
         self.writes: dict[str, bytes | None] = {}
         self.cleared = False
+        self.dirty = False
+        """State was written since the last durable point."""
         self.outbox: list[Any] = []
         self.always_replay = always_replay
         self.diverged: Diverged | None = None
@@ -208,7 +210,7 @@ class Execution:
 
     def has_pending(self) -> bool:
         """Whether journal entries, messages or state writes await a durable point."""
-        return bool(self.journal.take_pending() or self.outbox or self.writes or self.cleared)
+        return bool(self.journal.take_pending() or self.outbox or self.dirty)
 
     def check_complete(self) -> None:
         """At the handler's return.
@@ -302,6 +304,7 @@ class Execution:
         sent, self.outbox = self.outbox, []
         engine.outbox_rows(sent, batch)
         await engine.commit_point(self.invocation, batch, sent)
+        self.dirty = False
         self.journal.committed(pending)
         if self.always_replay and pending:
             raise Replay  # only new journal entries give a re-execution something to replay
