@@ -56,6 +56,16 @@ def _virtual_time() -> bool:
     return hasattr(trio.lowlevel.current_clock(), "autojump_threshold")
 
 
+async def _call_step(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """Call a side-effect function: awaited if async, else in a worker thread (inline under a
+    virtual clock)."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args)
+    if _virtual_time():
+        return fn(*args)
+    return await trio.to_thread.run_sync(functools.partial(fn, *args))
+
+
 def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise UsageError(f"state names are non-empty str, got {name!r}")
@@ -237,17 +247,10 @@ class _DurableSteps(_BaseContext):
         while True:
             attempt += 1
             try:
-                if inspect.iscoroutinefunction(fn):
-                    result = await fn(*args)
-                elif _virtual_time():
-                    result = fn(*args)
-                else:
-                    result = await trio.to_thread.run_sync(functools.partial(fn, *args))
+                result = await _call_step(fn, args)
                 break
             except TerminalError as exc:
-                await self._record_failure(
-                    name, Failure(error_type=exc.error_type, message=exc.message, code=exc.code)
-                )
+                await self._record_failure(name, Failure.of(exc))
             except Exception as exc:
                 if retry is None and not isinstance(exc, non_retryable):
                     raise
@@ -310,18 +313,10 @@ class _DurableSteps(_BaseContext):
 
             async def one(index: int, step: Step) -> None:
                 try:
-                    if inspect.iscoroutinefunction(step.fn):
-                        value = await step.fn(*step.args)
-                    elif _virtual_time():
-                        value = step.fn(*step.args)
-                    else:
-                        value = await trio.to_thread.run_sync(
-                            functools.partial(step.fn, *step.args)
-                        )
+                    value = await _call_step(step.fn, step.args)
                     outcomes[index] = ("ok", codec.encode(value))
                 except TerminalError as exc:
-                    failure = Failure(error_type=exc.error_type, message=exc.message, code=exc.code)
-                    outcomes[index] = ("failed", failure)
+                    outcomes[index] = ("failed", Failure.of(exc))
 
             try:
                 async with trio.open_nursery() as nursery:

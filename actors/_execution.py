@@ -119,7 +119,6 @@ class Execution:
         self.always_replay = always_replay
         self.diverged: Diverged | None = None
         self.cancel_delivered = False
-        invocation.execution = self
 
     @classmethod
     def load(
@@ -210,7 +209,7 @@ class Execution:
 
     def has_pending(self) -> bool:
         """Whether journal entries, messages or state writes await a durable point."""
-        return bool(self.journal.take_pending() or self.outbox or self.dirty)
+        return bool(self.journal.has_pending or self.outbox or self.dirty)
 
     def check_complete(self) -> None:
         """At the handler's return.

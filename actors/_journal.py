@@ -205,6 +205,11 @@ class Journal:
         """Every entry, recorded and pending, in index order."""
         return [*self._recorded, *self._pending]
 
+    @property
+    def has_pending(self) -> bool:
+        """Whether entries await the next durable point."""
+        return bool(self._pending)
+
     def take_pending(self) -> list[Entry]:
         """The entries to commit at this durable point."""
         return list(self._pending)

@@ -92,8 +92,6 @@ Ts = TypeVarTuple("Ts")
 
 _log = logging.getLogger("actors")
 
-_REPLAY = InvocationKilled("replay")  # a marker value, never raised
-_PAUSE = InvocationKilled("pause")  # a marker value, never raised
 _WORKFLOW_RUN = "workflow-run"
 """The idempotency key of a workflow's run: one run per workflow key."""
 _SWEEP_BATCH = 1000
@@ -118,7 +116,7 @@ class NodeStatistics:
 
 def _terminal_failure(exc: BaseException) -> Failure:
     if isinstance(exc, TerminalError):
-        return Failure(error_type=exc.error_type, message=exc.message, code=exc.code)
+        return Failure.of(exc)
     return Failure(error_type=type(exc).__name__, message=str(exc), code=500)
 
 
@@ -160,7 +158,6 @@ class Node:
         self._idle = trio.Event()
         self._idle.set()
         self._idle_wanted = False
-        self._paused = 0
         self._sweep_wakeup = trio.Event()
         self._closed = False
         self._slot_events: dict[tuple[str, bytes], trio.Event] = {}
@@ -490,7 +487,6 @@ class Node:
         inv.last_error = None
         inv.pause_requested = False
         await self._write_record(inv)
-        self._paused -= 1
         self._busy()
         inv.reopen()
         mailbox = self._mailboxes.get(inv.actor)
@@ -522,7 +518,6 @@ class Node:
         inv.status = InvocationStatus.PAUSED
         inv.next_retry_at = None
         inv.last_error = inv.last_error or "paused by an operator"
-        self._paused += 1
         try:
             await self._write_record(inv)
         except StorageError as exc:
@@ -548,8 +543,6 @@ class Node:
             if inv.scope is not None:
                 inv.scope.cancel()
             return
-        if inv.status is InvocationStatus.PAUSED:
-            self._paused -= 1
         mailbox = self._mailboxes.get(inv.actor)
         if mailbox is not None and mailbox.remove(inv.key):
             self._nursery.start_soon(self._consume, inv.actor, mailbox)
@@ -586,8 +579,6 @@ class Node:
                 except UnknownInvocation:
                     pass  # it finished meanwhile
             return
-        if inv.status is InvocationStatus.PAUSED:
-            self._paused -= 1
         mailbox = self._mailboxes.get(inv.actor)
         if mailbox is not None and mailbox.remove(inv.key):
             self._nursery.start_soon(self._consume, inv.actor, mailbox)
@@ -1037,10 +1028,10 @@ class Node:
             ctx, result, failure, error = await self._attempt(inv, scoped=not inline)
             if inv.killed():
                 continue
-            if error is _REPLAY:
+            if isinstance(error, Replay):
                 inv.attempts -= 1  # always-replay mode: not a failure, just re-execute
                 continue
-            if error is _PAUSE:
+            if isinstance(error, PauseRequested):
                 inv.attempts -= 1
                 await self._pause_now(inv)
                 return
@@ -1086,7 +1077,7 @@ class Node:
             ctx = shared_type(self._services, inv.id, hdef.qualified_name, inv.actor)
         else:
             keyed = hdef.holds_key
-            execution = self._load_execution(inv)
+            execution = inv.execution = self._load_execution(inv)
             if keyed:
                 object_type = WorkflowContext if hdef.kind is HandlerKind.RUN else ObjectContext
                 ctx = object_type(self._services, inv.id, hdef.qualified_name, inv.actor, execution)
@@ -1114,14 +1105,9 @@ class Node:
             return ctx, None, _terminal_failure(exc), None
         except Exception as exc:  # noqa: BLE001 - the one boundary that classifies user errors
             return ctx, None, None, exc
-        except Diverged as exc:
-            return ctx, None, None, exc
-        except Replay:
-            return ctx, None, None, _REPLAY
-        except Suspend as exc:
-            return ctx, None, None, exc
-        except PauseRequested:
-            return ctx, None, None, _PAUSE
+        except (Diverged, Replay, Suspend, PauseRequested) as signal:
+            # Runtime control signals: `_attempts` acts on each by its type.
+            return ctx, None, None, signal
         except Killed:
             return ctx, None, None, InvocationKilled("killed")
         finally:
@@ -1168,7 +1154,6 @@ class Node:
             )
             inv.status = InvocationStatus.PAUSED
             inv.next_retry_at = None
-            self._paused += 1
         else:
             _log.warning(
                 "invocation %s (%s on %s) attempt %d failed, retrying in %s: %s",
@@ -1428,7 +1413,6 @@ class Node:
                 self._by_idempotency[idem_key] = inv
             if record.status is InvocationStatus.PAUSED:
                 self._invocations[inv.id] = inv
-                self._paused += 1
                 inv.settle()
                 if hdef.holds_key:
                     self._mailboxes.setdefault(actor, Mailbox()).block(inv)

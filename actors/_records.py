@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ._clock import from_micros
+from ._errors import TerminalError
 from ._layout import ActorId, InvocationId
 
 RECORD_VERSION = 1
@@ -48,6 +49,11 @@ class Failure:
     error_type: str
     message: str
     code: int = 500
+
+    @classmethod
+    def of(cls, error: TerminalError) -> Failure:
+        """The failure a `TerminalError` describes."""
+        return cls(error_type=error.error_type, message=error.message, code=error.code)
 
     def to_wire(self) -> list[Any]:
         """The stored form."""
