@@ -439,10 +439,36 @@ class Node:
             )
         return entries
 
+    def handler(self, type_name: str, handler_name: str) -> Callable[..., Awaitable[Any]]:
+        """The handler function registered under these names, for callers that only have
+        names (the HTTP ingress, the command line): ``node.handler("Cart", "add_item")``.
+
+        Raises:
+            UnknownHandler: no such actor type or handler (the message lists what exists).
+        """
+        return self._registry.lookup(type_name, handler_name).function
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """The hosted actor types: ``{type: {"kind": ..., "handlers": {name: kind}}}``."""
+        return {
+            name: {
+                "kind": actor.kind.value,
+                "handlers": {h.name: h.kind.value for h in actor.handlers.values()},
+            }
+            for name, actor in sorted(self._registry.actors.items())
+        }
+
     def list_invocations(
-        self, *, status: InvocationStatus | None = None, actor_type: str | None = None
+        self,
+        *,
+        status: InvocationStatus | None = None,
+        actor_type: str | None = None,
+        key: str | None = None,
+        handler: str | None = None,
+        limit: int | None = None,
     ) -> list[InvocationRecord]:
-        """Invocations in memory and retained in storage, optionally filtered, newest first."""
+        """Invocations in memory and retained in storage, optionally filtered (by status,
+        actor type, actor key, handler name), newest first, at most `limit` of them."""
         found: dict[InvocationId, InvocationRecord] = {}
         for raw_id, raw in self._store.scan(INVOCATIONS):
             inv_id = InvocationId(raw_id)
@@ -455,10 +481,12 @@ class Node:
                 for r in found.values()
                 if (status is None or r.status is status)
                 and (actor_type is None or r.actor.type == actor_type)
+                and (key is None or r.actor.key == key)
+                and (handler is None or r.handler == handler)
             ),
             key=lambda r: (r.created_at, r.id),
             reverse=True,
-        )
+        )[:limit]
 
     def get_state(self, actor: type | str, key: str) -> dict[str, Any]:
         """The committed state of one virtual object, decoded (for tools and tests).

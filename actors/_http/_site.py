@@ -1,0 +1,30 @@
+"""Serving a node over HTTP: the route table of a node's site, and `serve_node`."""
+
+from __future__ import annotations
+
+import trio
+
+from .._node import Node
+from . import _api, _console, _metrics
+from ._app import WebApp
+from ._server import ServerLimits, serve_http
+
+
+def build_app(node: Node, *, token: str | None = None) -> WebApp:
+    """The node's whole site: ingress and admin API, ``/ui``, ``/metrics``, ``/health``."""
+    return WebApp([*_api.routes(node), *_console.routes(node), *_metrics.routes(node)], token=token)
+
+
+async def serve_node(
+    node: Node,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    token: str | None = None,
+    limits: ServerLimits | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `node` over HTTP until cancelled; reports the bound port through `task_status`
+    (``port=0`` picks a free one)."""
+    app = build_app(node, token=token)
+    await serve_http(app.handle, host=host, port=port, limits=limits, task_status=task_status)
