@@ -83,6 +83,7 @@ from ._layout import (
     validate_key,
 )
 from ._mailbox import Mailbox
+from ._observe import Counters, Observation, observe, outcome_of
 from ._options import NodeOptions
 from ._records import Failure, InvocationRecord, InvocationStatus
 from ._registry import Registry
@@ -122,6 +123,11 @@ def _terminal_failure(exc: BaseException) -> Failure:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _log_extra(inv: Invocation) -> dict[str, str]:
+    """The fields a log record about `inv` carries (see `actors._logging`)."""
+    return {"invocation_id": str(inv.id), "actor": str(inv.actor), "handler": inv.hdef.name}
 
 
 class Node:
@@ -164,6 +170,7 @@ class Node:
         self._timers: list[tuple[int, bytes, Invocation]] = []
         self._slot_waiters: dict[tuple[str, bytes], list[Invocation]] = {}
         self._timer_wakeup = trio.Event()
+        self._counters = Counters()
 
     # ----------------------------------------------------------------------------- public API
 
@@ -510,6 +517,7 @@ class Node:
         inv = self._live(invocation_id)
         if inv.status is not InvocationStatus.PAUSED:
             raise UsageError(f"invocation {invocation_id} is {inv.status.value}, not paused")
+        _log.info("invocation %s resumed by an operator", inv.id, extra=_log_extra(inv))
         inv.status = InvocationStatus.INBOX
         inv.attempts = 0
         inv.last_error = None
@@ -537,6 +545,7 @@ class Node:
         if inv.status is InvocationStatus.PAUSED or inv.pause_requested:
             raise UsageError(f"invocation {invocation_id} is already paused")
         inv.pause_requested = True
+        _log.info("invocation %s paused by an operator", inv.id, extra=_log_extra(inv))
         if inv.status is InvocationStatus.SUSPENDED:
             await self._pause_now(inv)
         elif inv.executing and inv.waiting and inv.scope is not None:
@@ -549,7 +558,7 @@ class Node:
         try:
             await self._write_record(inv)
         except StorageError as exc:
-            _log.error("could not record the pause of %s: %s", inv.id, exc)
+            _log.error("could not record the pause of %s: %s", inv.id, exc, extra=_log_extra(inv))
         inv.settle()
         self._check_idle()
 
@@ -565,6 +574,7 @@ class Node:
         if inv.kill_requested:
             return
         inv.kill_requested = True
+        _log.warning("invocation %s killed by an operator", inv.id, extra=_log_extra(inv))
         if inv.executing:
             # The task running it finalizes the kill: right away if it is in an attempt or a
             # backoff wait, else at its next check.
@@ -593,6 +603,7 @@ class Node:
         if inv.cancel_requested:
             return
         inv.cancel_requested = True
+        _log.info("invocation %s cancelled by an operator", inv.id, extra=_log_extra(inv))
         if inv.executing or inv.status is InvocationStatus.SUSPENDED:
             # The handler gets the cancellation at its wait (a suspended one by replay, once
             # woken), so its compensation runs; the invocations it waits on are cancelled too.
@@ -639,6 +650,21 @@ class Node:
             invocations_in_memory=len(self._invocations),
             commits=stats.commits,
             batches=stats.batches,
+            map_grows=stats.map_grows,
+        )
+
+    def observation(self) -> Observation:
+        """Counters and gauges for metrics (``GET /metrics``): one pass over the invocations
+        and mailboxes in memory, so call it per scrape, not per request."""
+        stats = self._store.statistics()
+        return observe(
+            self._counters,
+            self._invocations.values(),
+            self._mailboxes.values(),
+            commits=stats.commits,
+            batches=stats.batches,
+            records=stats.records,
+            map_size=stats.map_size,
             map_grows=stats.map_grows,
         )
 
@@ -985,6 +1011,7 @@ class Node:
         if suspend.wake_at is not None:
             heapq.heappush(self._timers, (suspend.wake_at, inv.id.raw, inv))
             self._timer_wakeup.set()
+        self._counters.suspended()
         if suspend.slot is not None:
             self._slot_waiters.setdefault(suspend.slot, []).append(inv)
             if self._store.get(*suspend.slot) is not None:
@@ -1144,7 +1171,7 @@ class Node:
     def _load_execution(self, inv: Invocation) -> Execution:
         """The journal, state view and outbox for a new attempt of `inv`."""
         suspend_after = self._options.suspend_after
-        return Execution.load(
+        execution = Execution.load(
             engine=self,
             invocation=inv,
             inv_id=inv.id,
@@ -1155,6 +1182,9 @@ class Node:
             always_replay=self._options.always_replay,
             suspend_after=None if suspend_after is None else suspend_after.total_seconds(),
         )
+        if execution.journal.committed_length:
+            self._counters.replayed()
+        return execution
 
     async def _run_handler(self, inv: Invocation, ctx: ServiceContext | SharedContext) -> bytes:
         hdef = inv.hdef
@@ -1168,8 +1198,9 @@ class Node:
     ) -> None:
         """Record a retryable failure durably: back off, or pause after the last attempt."""
         described = _describe(error)
-        log_extra = {"invocation_id": str(inv.id), "actor": str(inv.actor)}
+        log_extra = _log_extra(inv)
         inv.last_error = described
+        self._counters.failed_attempt(inv.hdef.actor.name, inv.hdef.name)
         if delay is None:
             _log.error(
                 "invocation %s (%s on %s) paused after %d attempts: %s",
@@ -1198,7 +1229,9 @@ class Node:
         try:
             await self._write_record(inv)
         except StorageError as exc:
-            _log.error("could not record the failed attempt of %s: %s", inv.id, exc)
+            _log.error(
+                "could not record the failed attempt of %s: %s", inv.id, exc, extra=log_extra
+            )
         if inv.status is InvocationStatus.PAUSED:
             inv.settle()
             self._check_idle()
@@ -1314,7 +1347,14 @@ class Node:
             self._notify(SLOTS, inv.reply_to)
         if inv.expires_at is not None:
             self._sweep_wakeup.set()  # only now is its expiry row committed
-        self._invocations.pop(inv.id, None)
+        if self._invocations.pop(inv.id, None) is not None:
+            failure = inv.failure
+            self._counters.finished(
+                inv.hdef.actor.name,
+                inv.hdef.name,
+                outcome_of(inv.status, failure.error_type if failure else None, inv.durable),
+                (self._now_us() - inv.created_at) / 1e6,
+            )
         idem_key = inv.idempotency_table_key
         if idem_key is not None and self._by_idempotency.get(idem_key) is inv:
             del self._by_idempotency[idem_key]
@@ -1429,6 +1469,7 @@ class Node:
                     " node that registers its handler opens this directory",
                     inv_id,
                     exc,
+                    extra={"invocation_id": str(inv_id), "actor": str(actor)},
                 )
                 continue
             if record.status.finished:
@@ -1436,6 +1477,9 @@ class Node:
                 stale.append(key)
                 continue
             inv = Invocation.from_record(record, hdef)
+            _log.debug(
+                "recovered invocation %s (%s)", inv.id, record.status.value, extra=_log_extra(inv)
+            )
             idem_key = inv.idempotency_table_key
             if idem_key is not None:
                 self._by_idempotency[idem_key] = inv
