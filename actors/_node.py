@@ -28,6 +28,7 @@ from storage import (
     Store,
 )
 
+from . import _reads
 from ._clock import WallClock, to_micros
 from ._context import (
     ObjectContext,
@@ -476,24 +477,17 @@ class Node:
     ) -> list[InvocationRecord]:
         """Invocations in memory and retained in storage, optionally filtered (by status,
         actor type, actor key, handler name), newest first, at most `limit` of them."""
-        found: dict[InvocationId, InvocationRecord] = {}
-        for raw_id, raw in self._store.scan(INVOCATIONS):
-            inv_id = InvocationId(raw_id)
-            found[inv_id] = InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+        found = _reads.stored_records(self._store, self._codec)
         for inv in self._invocations.values():
             found[inv.id] = inv.record()
-        return sorted(
-            (
-                r
-                for r in found.values()
-                if (status is None or r.status is status)
-                and (actor_type is None or r.actor.type == actor_type)
-                and (key is None or r.actor.key == key)
-                and (handler is None or r.handler == handler)
-            ),
-            key=lambda r: (r.created_at, r.id),
-            reverse=True,
-        )[:limit]
+        return _reads.select_records(
+            found.values(),
+            status=status,
+            actor_type=actor_type,
+            key=key,
+            handler=handler,
+            limit=limit,
+        )
 
     def get_state(self, actor: type | str, key: str) -> dict[str, Any]:
         """The committed state of one virtual object, decoded (for tools and tests).
@@ -504,8 +498,7 @@ class Node:
         """
         name = actor if isinstance(actor, str) else self._type_name(actor)
         actor_id = ActorId(type=name, key=validate_key(key))
-        ctx = SharedContext(self._services, InvocationId(bytes(20)), "get_state", actor_id)
-        return {name: ctx.get(name) for name in ctx.keys()}  # noqa: SIM118
+        return _reads.read_state(self._store, self._codec, actor_id)
 
     async def resume(self, invocation_id: str) -> None:
         """Give a paused invocation a fresh round of attempts.
@@ -1420,13 +1413,7 @@ class Node:
         return inv
 
     def _load_record(self, inv_id: InvocationId) -> InvocationRecord:
-        raw = self._store.get(INVOCATIONS, inv_id.raw)
-        if raw is None:
-            raise UnknownInvocation(
-                f"no invocation {inv_id}: it never existed, or it finished and its record was"
-                " not retained (use an idempotency key or NodeOptions.completed_retention)"
-            )
-        return InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+        return _reads.load_record(self._store, self._codec, inv_id)
 
     # ----------------------------------------------------------------------------- start-up
 
