@@ -98,6 +98,7 @@ async def _served(path: Path, gates: Gates) -> AsyncIterator[tuple[actors.Node, 
     options = actors.NodeOptions(
         retry_policy=actors.RetryPolicy(initial_interval=timedelta(milliseconds=1)),
         suspend_after=timedelta(0),
+        completed_retention=timedelta(hours=1),  # the admin routes answer with the record
     )
     async with (
         actors.open_node(path, [Account(gates), Approval()], options=options) as node,
@@ -204,17 +205,33 @@ async def test_mailbox_depth_and_timers_are_gauges_of_now(tmp_path: Path) -> Non
 
             nursery.start_soon(held)
             await gates.entered.wait()
-            for amount in (1, 2):
+            ids = []
+            for amount in (1, 2, 3):
                 sent = await client.post("/send/Account/q/add", json=[amount])
                 assert sent.status_code == 202
+                ids.append(sent.json()["invocation_id"])
 
             busy = await _scrape(client)
-            assert _get(busy, "actors_mailbox_depth") == 2
-            assert _get(busy, "actors_mailbox_depth_max") == 2
+            assert _get(busy, "actors_mailbox_depth") == 3
+            assert _get(busy, "actors_mailbox_depth_max") == 3
             assert _get(busy, "actors_invocations", status="running") == 1
-            assert _get(busy, "actors_invocations", status="inbox") == 2
+            assert _get(busy, "actors_invocations", status="inbox") == 3
             assert _get(busy, "actors_active_actors") == 1
             assert _get(busy, "actors_timers_pending") == 0
+
+            killed = await client.post(f"/invocations/{ids[0]}/kill")
+            assert killed.status_code < 300, killed.text
+            cancelled = await client.post(f"/invocations/{ids[1]}/cancel")
+            assert cancelled.status_code < 300, cancelled.text
+            trimmed = await _scrape(client)
+            assert _get(trimmed, "actors_mailbox_depth") == 1
+            assert _get(trimmed, "actors_invocations", status="inbox") == 1
+            adds = {"type": "Account", "handler": "add"}
+            assert _get(trimmed, "actors_invocations_finished_total", **adds, outcome="killed") == 1
+            assert (
+                _get(trimmed, "actors_invocations_finished_total", **adds, outcome="cancelled") == 1
+            )
+            assert _get(trimmed, "actors_handler_duration_seconds_count", **adds) == 2
 
             gates.release.set()
             await node.wait_idle()
@@ -222,11 +239,15 @@ async def test_mailbox_depth_and_timers_are_gauges_of_now(tmp_path: Path) -> Non
             assert later.status_code == 202
             drained = await _scrape(client)
             assert _get(drained, "actors_mailbox_depth") == 0
+            assert _get(drained, "actors_active_actors") == 0
             assert _get(drained, "actors_invocations", status="running") == 0
             assert _get(drained, "actors_invocations", status="scheduled") == 1
             assert _get(drained, "actors_timers_pending") == 1
-            adds = {"type": "Account", "handler": "add", "outcome": "succeeded"}
-            assert _get(drained, "actors_invocations_finished_total", **adds) == 2
+            assert (
+                _get(drained, "actors_invocations_finished_total", **adds, outcome="succeeded") == 1
+            )
+            hold = {"type": "Account", "handler": "hold", "outcome": "succeeded"}
+            assert _get(drained, "actors_invocations_finished_total", **hold) == 1
 
 
 async def test_metrics_need_the_token_and_use_a_registry_of_their_own(tmp_path: Path) -> None:
