@@ -1,0 +1,140 @@
+"""Read-only inspection of a stopped node's data directory (``actors ... --data DIR``).
+
+Opening runs nothing: no recovery, no handler code, no timers, no writes. The directory lock
+is still taken for the duration, so a running node is reported (`DataDirLocked`) instead of
+being read behind its back, and no node can start while a tool reads.
+
+Values of registered attrs, dataclass or Enum types decode only if the inspector knows the
+types (``--app``); without them such a value shows as an ``<undecodable: ...>`` placeholder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storage import Codec, CodecError, LmdbStore, open_lmdb_store
+
+from . import _reads
+from ._journal import JournalEntry
+from ._layout import TABLES, InvocationId, validate_key
+from ._layout import ActorId as _ActorId
+from ._records import InvocationRecord, InvocationStatus
+
+
+def _iso(micros: int | None) -> str | None:
+    if micros is None:
+        return None
+    return datetime.fromtimestamp(micros / 1e6, tz=UTC).isoformat()
+
+
+class Inspector:
+    """Reads of one data directory, decoded leniently. Get one from `open_inspector`."""
+
+    def __init__(self, store: LmdbStore, codec: Codec) -> None:
+        self._store = store
+        self._codec = codec
+
+    def decode(self, raw: bytes | None) -> Any:
+        """Decode a stored user value; a type the codec does not know becomes a placeholder."""
+        if raw is None:
+            return None
+        try:
+            return self._codec.decode(raw)
+        except CodecError as exc:
+            return f"<undecodable: {exc} (pass --app to register the app's types)>"
+
+    def get_invocation(self, invocation_id: str) -> InvocationRecord:
+        """The stored record of an invocation.
+
+        Raises:
+            UnknownInvocation: not an id, or no such record.
+        """
+        return _reads.load_record(self._store, self._codec, InvocationId.parse(invocation_id))
+
+    def list_invocations(
+        self,
+        *,
+        status: InvocationStatus | None = None,
+        actor_type: str | None = None,
+        key: str | None = None,
+        handler: str | None = None,
+        limit: int | None = None,
+    ) -> list[InvocationRecord]:
+        """Stored invocation records, filtered like `Node.list_invocations`, newest first."""
+        return _reads.select_records(
+            _reads.stored_records(self._store, self._codec).values(),
+            status=status,
+            actor_type=actor_type,
+            key=key,
+            handler=handler,
+            limit=limit,
+        )
+
+    def get_journal(self, invocation_id: str) -> list[JournalEntry]:
+        """The committed journal of an unfinished invocation.
+
+        Raises:
+            UnknownInvocation: not an invocation id.
+        """
+        return _reads.read_journal(
+            self._store, self._codec, InvocationId.parse(invocation_id), decode=self.decode
+        )
+
+    def get_state(self, type_name: str, key: str) -> dict[str, Any]:
+        """The committed state of one virtual object.
+
+        Raises:
+            InvalidKey: the key is not valid.
+        """
+        actor = _ActorId(type=type_name, key=validate_key(key))
+        return _reads.read_state(self._store, self._codec, actor, decode=self.decode)
+
+    def record_json(self, record: InvocationRecord) -> dict[str, Any]:
+        """A record in the shape the HTTP API returns (``GET /invocations/{id}``)."""
+        failure = None
+        if record.failure is not None:
+            failure = {
+                "error_type": record.failure.error_type,
+                "message": record.failure.message,
+                "code": record.failure.code,
+            }
+        return {
+            "id": str(record.id),
+            "actor_type": record.actor.type,
+            "key": record.actor.key,
+            "handler": record.handler,
+            "status": record.status.value,
+            "created_at": _iso(record.created_at),
+            "modified_at": _iso(record.modified_at),
+            "attempts": record.attempts,
+            "last_error": record.last_error,
+            "next_retry_at": _iso(record.next_retry_at),
+            "idempotency_key": record.idempotency_key,
+            "args": self.decode(record.args),
+            "result": self.decode(record.result),
+            "failure": failure,
+            "expires_at": _iso(record.expires_at),
+            "not_before": _iso(record.not_before),
+        }
+
+
+@asynccontextmanager
+async def open_inspector(
+    path: str | Path, *, types: Iterable[type | tuple[str, type]] = ()
+) -> AsyncIterator[Inspector]:
+    """Open a stopped node's data directory for reading.
+
+    Args:
+        path: the data directory.
+        types: the app's codec types, so its values decode.
+
+    Raises:
+        DataDirLocked: a node (or another tool) has the directory open.
+        StorageError: it is not a node's data directory.
+    """
+    async with open_lmdb_store(Path(path), TABLES, readonly=True) as store:
+        yield Inspector(store, Codec(types))
