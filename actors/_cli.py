@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from ._errors import ActorError
 from ._http._wire import dumps
 from ._inspect import Inspector, open_inspector
 from ._journal import JournalEntry
+from ._logging import configure_logging
 from ._records import InvocationStatus
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -286,15 +286,6 @@ def demo(data_dir: str | None) -> None:
         raise click.exceptions.Exit(code)
 
 
-def _configure_logging(fmt: str, level: str) -> None:
-    try:
-        module = importlib.import_module("actors._logging")
-    except ImportError:
-        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-        return
-    module.configure_logging(fmt, level)
-
-
 @cli.command()
 @click.argument("app_ref", metavar="APP")
 @click.option(
@@ -357,7 +348,7 @@ def serve(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--http") from None
     app = _load(app_ref)
-    _configure_logging(log_format, log_level)
+    configure_logging("json" if log_format == "json" else "text", log_level)
     config = ServeConfig(
         app=app, app_name=app_ref, data_dir=data, host=host, port=port, token=token, grace=grace
     )

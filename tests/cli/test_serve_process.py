@@ -126,7 +126,7 @@ def test_serve_call_stop_restart_and_a_second_node_is_refused(tmp_path: Path) ->
 def test_a_token_protects_the_served_node(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
     args = ("examples.shop:app", "--data", data, "--http", "127.0.0.1:0", "--token", "t0k")
-    with serve(*args) as server:
+    with serve(*args, "--log-format", "json") as server:
         url = server.ready_url()
         refused = invoke(["call", "Counter/c/get", "--url", url, "--token", "wrong"])
         assert refused.exit_code == 1
@@ -134,6 +134,12 @@ def test_a_token_protects_the_served_node(tmp_path: Path) -> None:
         allowed = invoke(["call", "Counter/c/get", "--url", url], env={"ACTORS_TOKEN": "t0k"})
         assert (allowed.exit_code, json.loads(allowed.stdout)) == (0, 0)
         assert server.stop() == 0
+        logged = [
+            json.loads(line) for line in server.drain_stderr().splitlines() if line[:1] == "{"
+        ]
+    assert {"logger": "actors.http", "message": f"serving HTTP on {url}"}.items() <= logged[
+        0
+    ].items()
 
 
 @pytest.mark.parametrize(
