@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -159,6 +160,16 @@ def test_a_bad_app_is_exit_status_2_with_a_clear_message(
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_an_address_in_use_is_exit_status_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = invoke(["serve", "examples.shop:app", "--data", str(tmp_path), "--http", address])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: cannot listen on {address}: Address already in use\n"
 
 
 def test_a_bad_listen_address_is_a_usage_error(tmp_path: Path) -> None:
