@@ -71,13 +71,21 @@ class Desk:
         return passed
 
 
+@actors.workflow
+class Signup:
+    @actors.run
+    async def run(self, ctx: actors.WorkflowContext, email: str) -> str:
+        ctx.set("email", email)
+        return f"welcome {email}"
+
+
 TYPES = [Ticket]
 
 
 def make_app(gate: Gate | None = None) -> actors.App:
     """The app, with the test's gate (or a fresh one)."""
     return actors.App(
-        [Greeter(), Desk(gate or Gate())],
+        [Greeter(), Desk(gate or Gate()), Signup()],
         types=TYPES,
         options=actors.NodeOptions(completed_retention=timedelta(hours=1)),
     )

@@ -148,6 +148,18 @@ async def test_lifecycle_commands(served: Served) -> None:
     assert record.failure is not None
 
 
+async def test_start_a_workflow_run(served: Served) -> None:
+    started = await served.cli("start", "Signup/ann", '["ann@example.com"]')
+    assert started.exit_code == 0, started.output
+    run_id = json.loads(started.stdout)["invocation_id"]
+    assert await served.node.attach(run_id) == "welcome ann@example.com"
+    not_a_workflow = await served.cli("start", "Desk/k")
+    assert not_a_workflow.exit_code == 1
+    assert "Desk is not a workflow" in not_a_workflow.stderr
+    no_key = await served.cli("start", "Signup")
+    assert no_key.exit_code == 2
+
+
 async def test_errors_are_one_red_line_with_an_exit_status(served: Served) -> None:
     unknown = await served.cli("call", "Nope/k/h")
     assert unknown.exit_code == 1
