@@ -1,10 +1,10 @@
 """``actors serve``: run a node for an app on a data directory, over HTTP, until a signal.
 
 Start-up: take the data directory (recovery queues every unfinished invocation again), listen,
-then print one ready line to stdout. SIGINT or SIGTERM: stop serving HTTP, give the running
-invocations a grace period to finish, then leave the node (whatever still runs is cancelled
-and resumes from its journal at the next start) and close LMDB cleanly. A second signal
-during the grace period stops at once.
+then print one ready line to stdout. SIGINT or SIGTERM: answer new HTTP requests 503, give the
+running invocations and the requests in flight a grace period to finish, then leave the node
+(whatever still runs is cancelled and resumes from its journal at the next start) and close
+LMDB cleanly. A second signal during the grace period stops at once.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import contextlib
 import functools
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TextIO
@@ -22,7 +22,9 @@ import attrs
 import trio
 
 from ._app_spec import App
-from ._http._site import serve_node
+from ._http._server import serve_http
+from ._http._site import build_app
+from ._http._wire import HttpError, Request, Response, error_response
 from ._open import open_node
 
 
@@ -92,11 +94,10 @@ async def serve(
         async with open_node(
             config.data_dir, app.instances, types=app.types, options=app.options
         ) as node:
-            async with trio.open_nursery() as nursery:
-                port: int = await nursery.start(
-                    functools.partial(
-                        serve_node, node, host=config.host, port=config.port, token=config.token
-                    )
+            door = _Door(build_app(node, token=config.token).handle)
+            async with trio.open_nursery() as http:
+                port: int = await http.start(
+                    functools.partial(serve_http, door.handle, host=config.host, port=config.port)
                 )
                 url = f"http://{_url_host(config.host)}:{port}"
                 print(
@@ -107,33 +108,68 @@ async def serve(
                 if on_ready is not None:
                     on_ready(port)
                 first = await _next_signal(received)
-                # Stop accepting requests; the invocations keep running on the node.
-                nursery.cancel_scope.cancel()
-            busy = node.statistics().invocations_in_memory
-            print(
-                f"actors: {signal.Signals(first).name} received; waiting up"
-                f" to {config.grace:g}s for {busy} unfinished invocation(s) (signal again to stop"
-                " now)",
-                file=err,
-                flush=True,
-            )
-            async with trio.open_nursery() as nursery:
+                door.close()
+                busy = node.statistics().invocations_in_memory
+                print(
+                    f"actors: {signal.Signals(first).name} received; waiting up to"
+                    f" {config.grace:g}s for {busy} unfinished invocation(s) and"
+                    f" {door.in_flight} request(s) in flight (signal again to stop now)",
+                    file=err,
+                    flush=True,
+                )
+                async with trio.open_nursery() as grace:
 
-                async def second_signal() -> None:
-                    await _next_signal(received)
-                    nursery.cancel_scope.cancel()
+                    async def second_signal() -> None:
+                        await _next_signal(received)
+                        grace.cancel_scope.cancel()
 
-                async def drain() -> None:
-                    with trio.move_on_after(config.grace):
-                        await node.wait_idle()
-                    nursery.cancel_scope.cancel()
+                    async def drain() -> None:
+                        with trio.move_on_after(config.grace):
+                            await node.wait_idle()
+                            await door.wait_drained()
+                        grace.cancel_scope.cancel()
 
-                nursery.start_soon(second_signal)
-                nursery.start_soon(drain)
+                    grace.start_soon(second_signal)
+                    grace.start_soon(drain)
+                http.cancel_scope.cancel()
             left = node.statistics().invocations_in_memory
         # Leaving `open_node` cancelled what was still running and closed LMDB.
         tail = f"; {left} invocation(s) resume at the next start" if left else ""
         print(f"actors: node stopped{tail}", file=err, flush=True)
+
+
+class _Door:
+    """Counts the requests in flight; once closed, answers new ones 503 ``node_stopping``
+    (load balancers watching ``/health`` take the node out) while those in flight finish."""
+
+    def __init__(self, handle: Callable[[Request], Awaitable[Response]]) -> None:
+        self._handle = handle
+        self._closed = False
+        self._drained = trio.Event()
+        self.in_flight = 0
+
+    async def handle(self, request: Request) -> Response:
+        if self._closed:
+            return error_response(
+                HttpError(503, "node_stopping", "the node is shutting down; retry shortly")
+            )
+        self.in_flight += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self.in_flight -= 1
+            self._check_drained()
+
+    def close(self) -> None:
+        self._closed = True
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._closed and not self.in_flight:
+            self._drained.set()
+
+    async def wait_drained(self) -> None:
+        await self._drained.wait()
 
 
 class _NoSignals:

@@ -35,9 +35,15 @@ class Watched(io.StringIO):
         return written
 
 
-async def run_until_stopped(tmp_path: Path, grace: float, open_gate: bool) -> str:
-    """Serve, start `Desk.slow` (held by the gate), send SIGUSR1, optionally open the gate
-    during the grace period; return what serve wrote to stderr."""
+async def run_until_stopped(tmp_path: Path, grace: float, open_gate: bool) -> tuple[str, str]:
+    """Serve; run `Desk.slow` (held by the gate) from a client thread; send SIGUSR1. With
+    `open_gate` it is a call, new requests are checked to be refused, and the gate opens
+    during the grace period; without, it is a durable send and the gate stays closed.
+
+    Returns:
+        What serve wrote to stderr, and how the in-flight call ended (its stdout, or the
+        error line for a failure).
+    """
     gate = Gate()
     config = ServeConfig(
         app=make_app(gate), app_name="tests.cli.app:app", data_dir=tmp_path, port=0, grace=grace
@@ -46,6 +52,7 @@ async def run_until_stopped(tmp_path: Path, grace: float, open_gate: bool) -> st
     err = Watched("waiting up to")
     ports: list[int] = []
     ready = trio.Event()
+    ended: list[str] = []
 
     def on_ready(port: int) -> None:
         ports.append(port)
@@ -60,18 +67,25 @@ async def run_until_stopped(tmp_path: Path, grace: float, open_gate: bool) -> st
         await ready.wait()
         url = f"http://127.0.0.1:{ports[0]}"
         assert out.getvalue() == f"actors: serving tests.cli.app:app on {url} (data {tmp_path})\n"
-        sent = await trio.to_thread.run_sync(invoke, ["send", "Desk/g/slow", "--url", url])
-        assert sent.exit_code == 0, sent.output
+
+        async def in_flight_call() -> None:
+            # A call waits for its result (a request in flight); a send is durable at once.
+            verb = "call" if open_gate else "send"
+            result = await trio.to_thread.run_sync(invoke, [verb, "Desk/g/slow", "--url", url])
+            ended.append(result.stdout.strip() if result.exit_code == 0 else result.stderr)
+
+        nursery.start_soon(in_flight_call)
         await gate.entered.wait()
         os.kill(os.getpid(), signal.SIGUSR1)
         with trio.fail_after(10):
             await err.event.wait()
-        # The HTTP server stopped at the signal.
-        refused = await trio.to_thread.run_sync(invoke, ["call", "Greeter/greet", "--url", url])
-        assert refused.exit_code == 3
         if open_gate:
+            # During the grace period new requests are refused, the one in flight goes on.
+            refused = await trio.to_thread.run_sync(invoke, ["call", "Greeter/greet", "--url", url])
+            assert refused.exit_code == 1
+            assert refused.stderr.startswith("error: node_stopping: the node is shutting down")
             gate.opened.set()
-    return err.getvalue()
+    return err.getvalue(), ended[0]
 
 
 async def state_after(tmp_path: Path) -> dict[str, object]:
@@ -80,19 +94,26 @@ async def state_after(tmp_path: Path) -> dict[str, object]:
         return node.get_state("Desk", "g")
 
 
-async def test_running_invocations_finish_within_the_grace_period(tmp_path: Path) -> None:
-    err = await run_until_stopped(tmp_path, grace=30, open_gate=True)
-    assert "SIGUSR1 received; waiting up to 30s for 1 unfinished invocation(s)" in err
+async def test_running_invocations_and_requests_finish_within_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    err, call = await run_until_stopped(tmp_path, grace=30, open_gate=True)
+    assert (
+        "SIGUSR1 received; waiting up to 30s for 1 unfinished invocation(s) and 1 request(s)"
+        " in flight (signal again to stop now)" in err
+    )
     assert err.rstrip().endswith("actors: node stopped")
+    assert call == '"through"'
     assert await state_after(tmp_path) == {"slow": "through"}
 
 
 async def test_past_the_grace_period_invocations_resume_at_the_next_start(
     tmp_path: Path,
 ) -> None:
-    err = await run_until_stopped(tmp_path, grace=0.05, open_gate=False)
-    assert "waiting up to 0.05s for 1 unfinished invocation(s)" in err
+    err, call = await run_until_stopped(tmp_path, grace=0.05, open_gate=False)
+    assert "waiting up to 0.05s for 1 unfinished invocation(s) and 0 request(s) in flight" in err
     assert err.rstrip().endswith("actors: node stopped; 1 invocation(s) resume at the next start")
+    assert call.startswith('{\n  "invocation_id": "inv_')
     # Reopening recovers it; its step runs again (the gate is a fresh one, opened here).
     gate = Gate()
     gate.opened.set()
