@@ -321,16 +321,18 @@ class Execution:
             wait = float("inf") if deadline is None else (deadline - self.engine.now_us()) / 1e6
             if wait <= 0:
                 return None
-            event = self.engine.slot_event(table, key)
             self.check_cancel()
             limit = wait if self.suspend_after is None else min(wait, self.suspend_after)
             with trio.CancelScope() as invocation.scope:
                 invocation.waiting = True
+                invocation.waiting_outside = (table, key) if deadline is None else None
+                event = self.engine.slot_event(table, key)
                 try:
                     with trio.move_on_after(limit) as waited:
                         await event.wait()
                 finally:
                     invocation.waiting = False
+                    invocation.waiting_outside = None
             invocation.scope = None
             if invocation.kill_requested:
                 raise Killed

@@ -52,6 +52,7 @@ class Invocation:
         "settled",
         "status",
         "waiting",
+        "waiting_outside",
         "wake_at",
     )
 
@@ -87,6 +88,10 @@ class Invocation:
         self.cancel_requested = False
         self.pause_requested = False
         self.waiting = False
+        self.waiting_outside: tuple[str, bytes] | None = None
+        """The slot (table, key) it waits for in memory with no deadline (a promise, an
+        awakeable or a call reply): until that slot is filled, `Node.wait_idle` counts it as
+        idle."""
         self.execution: Execution | None = None
         self.durable = False
         self.error: Exception | None = None

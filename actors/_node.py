@@ -858,11 +858,13 @@ class Node:
         event = self._slot_events.get((table, key))
         if event is None:
             event = self._slot_events[(table, key)] = trio.Event()
+        self._check_idle()  # the caller may now wait for the outside world
         return event
 
     def _notify(self, table: str, key: bytes) -> None:
         event = self._slot_events.pop((table, key), None)
         if event is not None:
+            self._busy()  # an invocation waiting in memory goes on
             event.set()
         for inv in self._slot_waiters.pop((table, key), ()):
             self._wake(inv)
@@ -905,12 +907,15 @@ class Node:
             for inv in self._invocations.values()
             if inv.status is InvocationStatus.PAUSED
             or (inv.status is InvocationStatus.SUSPENDED and inv.wake_at is None)
+            or (inv.waiting_outside is not None and inv.waiting_outside in self._slot_events)
         }
         count = len(stuck)
         for mailbox in self._mailboxes.values():
             blocker = mailbox.blocked_by
             if blocker is not None and blocker.id in stuck:
                 count += len(mailbox) - 1
+            elif (running := mailbox.running) is not None and running.id in stuck:
+                count += len(mailbox)
         return count == len(self._invocations)
 
     async def _run_in_caller(self, inv: Invocation) -> None:
