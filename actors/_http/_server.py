@@ -73,17 +73,27 @@ class _Connection:
             await self._receive()
 
     async def _send(self, response: Response, keep_alive: bool = True) -> None:
-        if self._conn.our_state is not h11.SEND_RESPONSE:
-            return
+        if self._conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
+            return  # IDLE: answering a request h11 could not parse
         data = self._conn.send(_head(response.status, response, keep_alive))
         data += self._conn.send(h11.Data(data=response.body)) if response.body else b""
         data += self._conn.send(h11.EndOfMessage())
         await self._stream.send_all(data)
 
     async def _refuse(self, error: HttpError) -> None:
-        """Answer with `error` and close (the rest of the request is not read)."""
+        """Answer with `error` and close. The rest of the request is read and dropped for a
+        moment first (a lingering close), so that the client, still sending, sees the
+        answer instead of a connection reset."""
         try:
             await self._send(error_response(error), keep_alive=False)
+            await self._stream.send_eof()
+            with trio.move_on_after(1.0):
+                drained = 0
+                while drained < 4 * self._limits.max_body:
+                    data = await self._stream.receive_some(65536)
+                    if not data:
+                        break
+                    drained += len(data)
         except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
@@ -103,6 +113,14 @@ class _Connection:
             raise HttpError(400, "bad_request", f"unexpected {type(event).__name__}")
         limits = self._limits
         with trio.fail_after(limits.head_timeout):
+            head_size = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+            if head_size > limits.max_head:
+                raise HttpError(
+                    431,
+                    "header_too_large",
+                    f"the request line and headers have {head_size} bytes; the limit is"
+                    f" {limits.max_head}",
+                )
             headers: dict[str, str] = {}
             for name, value in event.headers:
                 key = name.decode("latin-1")

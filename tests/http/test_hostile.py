@@ -1,0 +1,154 @@
+"""Malformed and hostile HTTP, on raw sockets: each gets a clear 4xx (or a closed connection),
+the node stays up, and everything acknowledged before is intact."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+import attrs
+import httpx
+import pytest
+import trio
+
+import actors
+from actors._http._server import ServerLimits
+from actors._http._site import serve_node
+from actors.testing import open_test_node
+
+from .http_app import Gates, instances
+
+
+@attrs.define
+class Target:
+    node: actors.Node
+    port: int
+
+    async def exchange(self, raw: bytes, *, read_all: bool = True) -> bytes:
+        """Send `raw` on a fresh connection and read until the server closes it (or 5 s)."""
+        stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        async with stream:
+            await stream.send_all(raw)
+            chunks: list[bytes] = []
+            with trio.move_on_after(5):
+                while True:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        break
+                    chunks.append(data)
+                    if not read_all and b"\r\n\r\n" in b"".join(chunks):
+                        break
+            return b"".join(chunks)
+
+
+LIMITS = ServerLimits(max_body=64 * 1024, max_head=4096, head_timeout=0.5, idle_timeout=0.5)
+
+
+@pytest.fixture
+async def target(tmp_path: Path) -> AsyncIterator[Target]:
+    async with (
+        open_test_node(tmp_path / "node", instances(Gates())) as node,
+        trio.open_nursery() as nursery,
+    ):
+        port = await nursery.start(partial(serve_node, node, port=0, limits=LIMITS))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.post("/call/Ledger/canary/add", json=[41])).json() == 41
+        yield Target(node=node, port=port)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            # still up, and nothing earlier lost
+            assert (await client.post("/call/Ledger/canary/add", json=[1])).json() == 42
+        nursery.cancel_scope.cancel()
+
+
+def _status(reply: bytes) -> int:
+    assert reply.startswith(b"HTTP/1.1 "), reply[:200]
+    return int(reply[9:12])
+
+
+async def test_garbage_request_line_is_400(target: Target) -> None:
+    reply = await target.exchange(b"HELLO THERE\r\n\r\n")
+    assert _status(reply) == 400
+    assert b'"bad_request"' in reply
+
+
+async def test_binary_noise_is_400(target: Target) -> None:
+    reply = await target.exchange(bytes(range(256)) * 4)
+    assert _status(reply) == 400
+
+
+async def test_oversized_head_is_431(target: Target) -> None:
+    raw = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Junk: " + b"a" * 8192 + b"\r\n\r\n"
+    reply = await target.exchange(raw)
+    assert _status(reply) == 431
+
+
+async def test_declared_huge_body_is_refused_before_it_is_sent(target: Target) -> None:
+    head = (
+        b"POST /call/Ledger/k/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10000000000\r\n\r\n"
+    )
+    reply = await target.exchange(head, read_all=False)  # no body sent at all
+    assert _status(reply) == 413
+    assert b"payload_too_large" in reply
+
+
+async def test_chunked_body_over_the_limit_is_413(target: Target) -> None:
+    chunk = b"x" * 32768
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)) + b"0\r\n\r\n"
+    raw = (
+        b"POST /call/Ledger/k/add HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    )
+    reply = await target.exchange(raw)
+    assert _status(reply) == 413
+    assert target.node.get_state("Ledger", "k") == {}
+
+
+async def test_slow_request_times_out_with_408(target: Target) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", target.port)
+    async with stream:
+        await stream.send_all(
+            b"POST /call/Ledger/k/add HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n[1"
+        )
+        with trio.fail_after(5):
+            reply = await stream.receive_some(65536)
+    assert _status(reply) == 408
+    assert target.node.get_state("Ledger", "k") == {}
+
+
+async def test_idle_keep_alive_connection_is_closed(target: Target) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", target.port)
+    async with stream:
+        with trio.fail_after(5):
+            assert await stream.receive_some(100) == b""  # closed by the server, no reply
+
+
+async def test_pipelined_requests_are_answered_in_order(target: Target) -> None:
+    one = b"POST /call/Ledger/p/add HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n[%d]"
+    raw = b"".join(one % n for n in (1, 2, 3))
+    stream = await trio.open_tcp_stream("127.0.0.1", target.port)
+    async with stream:
+        await stream.send_all(raw)
+        received = b""
+        with trio.fail_after(5):
+            while received.count(b"HTTP/1.1 200") < 3 or not received.endswith(b"6"):
+                received += await stream.receive_some(65536)
+    bodies = [part.rsplit(b"\r\n\r\n", 1)[-1] for part in received.split(b"HTTP/1.1 ")[1:]]
+    assert bodies == [b"1", b"3", b"6"]
+
+
+async def test_dot_segments_and_encoded_slashes_never_escape_the_routes(target: Target) -> None:
+    for path in (b"/../../etc/passwd", b"/call/../state/Ledger/canary", b"/%2e%2e/health"):
+        reply = await target.exchange(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _status(reply) == 404, path
+
+
+async def test_a_client_that_vanishes_mid_request_leaves_no_trace(target: Target) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", target.port)
+    await stream.send_all(
+        b"POST /call/Ledger/gone/add HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n["
+    )
+    await stream.aclose()
+    reply = await target.exchange(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", read_all=False)
+    assert _status(reply) == 200
+    assert target.node.get_state("Ledger", "gone") == {}
