@@ -53,7 +53,7 @@ class Desk:
     async def book(self, ctx: actors.ObjectContext, holder: str) -> Ticket:
         ticket = await ctx.run("issue", issue, holder)
         ctx.set("ticket", ticket)
-        # Waits for outside help (so `Node.wait_idle` returns), in memory for 30 s.
+        # Waits for outside help: the node counts it idle.
         await ctx.awakeable().wait()
         return ticket
 
@@ -87,7 +87,10 @@ def make_app(gate: Gate | None = None) -> actors.App:
     return actors.App(
         [Greeter(), Desk(gate or Gate()), Signup()],
         types=TYPES,
-        options=actors.NodeOptions(completed_retention=timedelta(hours=1)),
+        # Waiters suspend at once, so `Node.wait_idle` returns as soon as `book` waits.
+        options=actors.NodeOptions(
+            completed_retention=timedelta(hours=1), suspend_after=timedelta(0)
+        ),
     )
 
 
