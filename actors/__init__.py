@@ -49,6 +49,9 @@ from ._errors import TerminalError as TerminalError
 from ._errors import UnknownHandler as UnknownHandler
 from ._errors import UnknownInvocation as UnknownInvocation
 from ._errors import UsageError as UsageError
+from ._http._asgi import asgi_app as asgi_app
+from ._http._server import ServerLimits as ServerLimits
+from ._http._site import serve_node as serve_http
 from ._journal import JournalEntry as JournalEntry
 from ._node import Node as Node
 from ._node import NodeStatistics as NodeStatistics
@@ -107,6 +110,9 @@ __all__ = [
     "exclusive",
     "handler",
     "open_node",
+    "serve_http",
+    "asgi_app",
+    "ServerLimits",
     "service",
     "shared",
     "virtual_object",
