@@ -36,6 +36,7 @@ from ._errors import ActorError
 from ._http._wire import dumps
 from ._inspect import Inspector, open_inspector
 from ._journal import JournalEntry
+from ._layout import InvocationId, slot_id, slot_key
 from ._logging import configure_logging
 from ._records import InvocationStatus
 
@@ -126,8 +127,15 @@ class _Client:
         body: Any = None,
         params: dict[str, str | None] | None = None,
         headers: dict[str, str] | None = None,
+        raw_null: bool = False,
     ) -> Any:
-        content = b"" if body is None else json.dumps(body).encode()
+        """Send `body` as JSON (None: no body, unless `raw_null` sends ``null``); return the
+        decoded answer.
+
+        Raises:
+            Failed: the node refused (exit status 1) or cannot be reached (3).
+        """
+        content = b"" if body is None and not raw_null else json.dumps(body).encode()
         try:
             response = self._http.request(
                 method,
@@ -578,6 +586,13 @@ def _seconds(delta: float) -> str:
     return f"{delta / 60:.1f}m"
 
 
+def _awakeable_id(invocation_id: str, index: int) -> str:
+    try:
+        return slot_id(slot_key(InvocationId.parse(invocation_id), index))
+    except ActorError:
+        return "null"
+
+
 def _timeline(record: dict[str, Any], entries: list[dict[str, Any]]) -> Table:
     """The journal as a table: when each step was recorded (after the invocation was
     created), the time since the previous step, attempts, and the result or error."""
@@ -610,6 +625,9 @@ def _timeline(record: dict[str, Any], entries: list[dict[str, Any]]) -> Table:
             row.append("" if e.get("attempts") is None else str(e["attempts"]))
         if e.get("failure"):
             row.append(f"[red]error: {escape(str(e['failure']))}[/red]")
+        elif e["kind"] == "awakeable" and e.get("value") is None:
+            # Its id is derived from its position: show it, so an operator can complete it.
+            row.append(_awakeable_id(record["id"], e["index"]))
         else:
             row.append(escape(json.dumps(e.get("value"), ensure_ascii=False)))
         table.add_row(*row)
@@ -691,6 +709,99 @@ _lifecycle("cancel", "Cancel an invocation: its handler gets the cancellation an
 _lifecycle("kill", "Kill an invocation at once, without running any more of its code.")
 _lifecycle("pause", "Pause an invocation at its next durable step (resume it later).")
 _lifecycle("resume", "Give a paused invocation a fresh round of attempts.")
+
+
+def _value_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(
+            f"not JSON ({exc.msg}); quote a string value: '\"ok\"'", param_hint="VALUE"
+        ) from None
+
+
+@cli.group()
+def awakeable() -> None:
+    """Complete awakeables (their ids are in `invocations show`)."""
+
+
+@awakeable.command("resolve")
+@click.argument("awakeable_id", metavar="ID")
+@click.argument("value", default="null")
+@_client_options
+def resolve_awakeable(
+    awakeable_id: str, value: str, url: str, token: str | None, timeout: float | None
+) -> None:
+    """Resolve an awakeable with VALUE (JSON; default null): its waiter goes on with it."""
+    body = _value_json(value)
+    with _Client(url, token, _timeout(timeout, 30.0)) as client:
+        client.request(
+            "POST", f"/awakeables/{_seg(awakeable_id)}/resolve", body=body, raw_null=True
+        )
+    _stderr().print(f"resolved {awakeable_id}")
+
+
+@awakeable.command("reject")
+@click.argument("awakeable_id", metavar="ID")
+@click.argument("message")
+@click.option("--code", type=click.IntRange(400, 599), default=500, show_default=True)
+@_client_options
+def reject_awakeable(
+    awakeable_id: str, message: str, code: int, url: str, token: str | None, timeout: float | None
+) -> None:
+    """Reject an awakeable: its waiter gets a TerminalError(MESSAGE, code=CODE)."""
+    with _Client(url, token, _timeout(timeout, 30.0)) as client:
+        client.request(
+            "POST",
+            f"/awakeables/{_seg(awakeable_id)}/reject",
+            body={"message": message, "code": code},
+        )
+    _stderr().print(f"rejected {awakeable_id}")
+
+
+def _promise_path(target: str, action: str) -> str:
+    parts = target.split("/")
+    if len(parts) < 3 or not parts[0] or not parts[-1]:
+        raise click.BadParameter(
+            f"{target!r} is not Workflow/key/promise", param_hint="WORKFLOW/KEY/PROMISE"
+        )
+    type_name, key, name = parts[0], "/".join(parts[1:-1]), parts[-1]
+    return f"/promises/{_seg(type_name)}/{_seg(key)}/{_seg(name)}/{action}"
+
+
+@cli.group()
+def promise() -> None:
+    """Complete a workflow's durable promises."""
+
+
+@promise.command("resolve")
+@click.argument("target", metavar="WORKFLOW/KEY/PROMISE")
+@click.argument("value", default="null")
+@_client_options
+def resolve_promise(
+    target: str, value: str, url: str, token: str | None, timeout: float | None
+) -> None:
+    """Resolve a workflow's durable promise with VALUE (JSON; default null)."""
+    body = _value_json(value)
+    with _Client(url, token, _timeout(timeout, 30.0)) as client:
+        client.request("POST", _promise_path(target, "resolve"), body=body, raw_null=True)
+    _stderr().print(f"resolved {target}")
+
+
+@promise.command("reject")
+@click.argument("target", metavar="WORKFLOW/KEY/PROMISE")
+@click.argument("message")
+@click.option("--code", type=click.IntRange(400, 599), default=500, show_default=True)
+@_client_options
+def reject_promise(
+    target: str, message: str, code: int, url: str, token: str | None, timeout: float | None
+) -> None:
+    """Reject a workflow's durable promise: its waiter gets a TerminalError."""
+    with _Client(url, token, _timeout(timeout, 30.0)) as client:
+        client.request(
+            "POST", _promise_path(target, "reject"), body={"message": message, "code": code}
+        )
+    _stderr().print(f"rejected {target}")
 
 
 @cli.group()

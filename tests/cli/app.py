@@ -76,7 +76,8 @@ class Signup:
     @actors.run
     async def run(self, ctx: actors.WorkflowContext, email: str) -> str:
         ctx.set("email", email)
-        return f"welcome {email}"
+        confirmed = await ctx.promise("confirmed").wait()
+        return f"welcome {email} ({confirmed})"
 
 
 TYPES = [Ticket]

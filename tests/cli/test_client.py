@@ -6,10 +6,12 @@ import functools
 import json
 import re
 
+import pytest
 import trio
 
 import actors
 
+from .app import Ticket
 from .conftest import TOKEN, Served, invoke
 
 WAITING = ("running", "suspended")
@@ -120,6 +122,31 @@ async def test_invocations_show_prints_the_journal_as_a_timeline(served: Served)
     assert journal == as_json["journal"]
 
 
+async def test_the_timeline_shows_awakeable_ids_to_resolve_or_reject(served: Served) -> None:
+    booking = await suspended_booking(served, "d8")
+    shown = await served.cli("invocations", "show", booking)
+    row = next(line for line in shown.stdout.splitlines() if line.split()[:2] == ["1", "awakeable"])
+    awakeable_id = row.split()[-1]
+    assert awakeable_id.startswith("awk_")
+    resolved = await served.cli("awakeable", "resolve", awakeable_id)
+    assert resolved.exit_code == 0, resolved.output
+    assert await served.node.attach(booking) == Ticket(number=2, holder="d8")
+
+    other = await suspended_booking(served, "d9")
+    shown = await served.cli("invocations", "show", other, "--json")
+    assert json.loads(shown.stdout)["journal"][1]["kind"] == "awakeable"
+    timeline = (await served.cli("invocations", "show", other)).stdout
+    awakeable_id = next(w for w in timeline.split() if w.startswith("awk_"))
+    rejected = await served.cli("awakeable", "reject", awakeable_id, "no desk", "--code", "409")
+    assert rejected.exit_code == 0, rejected.output
+    with pytest.raises(actors.TerminalError, match="no desk"):
+        await served.node.attach(other)
+    unknown = await served.cli("awakeable", "resolve", "awk_nothing", "1")
+    assert unknown.exit_code == 1
+    bad_value = await served.cli("awakeable", "resolve", awakeable_id, "not json")
+    assert bad_value.exit_code == 2
+
+
 async def test_lifecycle_commands(served: Served) -> None:
     booking = await suspended_booking(served, "d6")
     paused = await served.cli("invocations", "pause", booking)
@@ -159,7 +186,19 @@ async def test_start_a_workflow_run(served: Served) -> None:
     started = await served.cli("start", "Signup/ann", '["ann@example.com"]')
     assert started.exit_code == 0, started.output
     run_id = json.loads(started.stdout)["invocation_id"]
-    assert await served.node.attach(run_id) == "welcome ann@example.com"
+    resolved = await served.cli("promise", "resolve", "Signup/ann/confirmed", '"yes"')
+    assert resolved.exit_code == 0, resolved.output
+    assert await served.node.attach(run_id) == "welcome ann@example.com (yes)"
+    again = await served.cli("promise", "resolve", "Signup/ann/confirmed", '"no"')
+    assert again.exit_code == 1
+    assert again.stderr.startswith("error: ")
+    bob = json.loads((await served.cli("start", "Signup/bob", '["bob@x"]')).stdout)
+    rejected = await served.cli(
+        "promise", "reject", "Signup/bob/confirmed", "bounced", "--code", "422"
+    )
+    assert rejected.exit_code == 0, rejected.output
+    with pytest.raises(actors.TerminalError, match="bounced"):
+        await served.node.attach(bob["invocation_id"])
     not_a_workflow = await served.cli("start", "Desk/k")
     assert not_a_workflow.exit_code == 1
     assert "Desk is not a workflow" in not_a_workflow.stderr
