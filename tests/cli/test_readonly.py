@@ -69,6 +69,12 @@ def test_list_show_and_state_of_a_stopped_node(stopped: tuple[Path, str, str]) -
     assert timeline.exit_code == 0, timeline.output
     assert "<undecodable: " in timeline.stdout
 
+    finished = invoke(["invocations", "show", note, "--data", str(data)])
+    assert finished.exit_code == 0, finished.output
+    assert "  status           completed\n" in finished.stdout
+    assert "  result           1\n" in finished.stdout
+    assert finished.stdout.endswith("(finished: its journal was dropped)\n")
+
     decoded = invoke(["journal", "show", booking, "--json", "--data", str(data), "--app", APP])
     assert decoded.exit_code == 0, decoded.output
     assert json.loads(decoded.stdout)[0]["value"] == {"number": 3, "holder": "ann"}
