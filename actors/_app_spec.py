@@ -66,6 +66,11 @@ def load_app(reference: str) -> App:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise BadApp(f"cannot import app module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # the app's own code failed while importing
+        raise BadApp(
+            f"importing app module {module_name!r} failed: {type(exc).__name__}: {exc} (run"
+            f" python -c 'import {module_name}' for the traceback)"
+        ) from exc
     value: Any = module
     for part in attr.split("."):
         try:

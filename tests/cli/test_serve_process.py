@@ -150,6 +150,10 @@ def test_a_token_protects_the_served_node(tmp_path: Path) -> None:
         ("examples.shop:nope", "module 'examples.shop' has no attribute 'nope'"),
         ("examples.shop", "is not of the form module:attribute"),
         ("examples.cart:TYPES", "is not a valid app: pass an instance of Receipt"),
+        (
+            "tests.cli.broken_app:app",
+            "importing app module 'tests.cli.broken_app' failed: RuntimeError: this module",
+        ),
     ],
 )
 def test_a_bad_app_is_exit_status_2_with_a_clear_message(
