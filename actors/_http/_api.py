@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from .._errors import UnknownInvocation
 from .._node import Node
 from .._records import InvocationRecord, InvocationStatus
 from ._wire import HttpError, Request, Response, Route, json_response, loads
@@ -206,10 +207,12 @@ def _value_body(request: Request) -> Any:
 def routes(node: Node) -> list[Route]:
     """The API routes of `node`."""
 
+    hosted = node.describe()  # the registry is fixed for the node's lifetime
+
     def actor_kind(type_name: str) -> str:
-        described = node.describe().get(type_name)
+        described = hosted.get(type_name)
         if described is None:
-            known = ", ".join(node.describe()) or "none"
+            known = ", ".join(hosted) or "none"
             raise HttpError(
                 404,
                 "unknown_handler",
@@ -283,7 +286,7 @@ def routes(node: Node) -> list[Route]:
                 "unknown_handler",
                 f"{type_name} is not a workflow; use /call or /send for its handlers",
             )
-        handlers = node.describe()[type_name]["handlers"]
+        handlers = hosted[type_name]["handlers"]
         run_name = next(name for name, kind in handlers.items() if kind == "run")
         fn = node.handler(type_name, run_name)
         args = _arguments(request, fn, f"{type_name}.{run_name}")
@@ -291,7 +294,7 @@ def routes(node: Node) -> list[Route]:
         return json_response({"invocation_id": invocation_id}, status=202)
 
     async def actors(request: Request, params: dict[str, str]) -> Response:
-        return json_response({"actors": node.describe()})
+        return json_response({"actors": hosted})
 
     async def list_invocations(request: Request, params: dict[str, str]) -> Response:
         q = request.query
@@ -321,8 +324,11 @@ def routes(node: Node) -> list[Route]:
     ) -> Callable[[Request, dict[str, str]], Awaitable[Response]]:
         async def handle(request: Request, params: dict[str, str]) -> Response:
             await action(params["id"])
-            record = node.get_invocation(params["id"])
-            return json_response(record_json(node, record), status=202)
+            try:
+                record = record_json(node, node.get_invocation(params["id"]))
+            except UnknownInvocation:  # it finished at once and its record is not retained
+                record = {"id": params["id"], "status": None, "retained": False}
+            return json_response(record, status=202)
 
         return handle
 
