@@ -1,8 +1,10 @@
-"""A lean HTTP/1.1 server on trio and h11 (keep-alive, pipelined requests answered in order).
+"""A lean HTTP/1.1 server on trio (keep-alive, pipelined requests answered in order), with
+the framing in the sans-IO `_http1`.
 
 Why not hypercorn: on this machine hypercorn's trio worker spends ~0.8 ms of CPU per request
-even for an empty ASGI app, which caps a node near 1,200 requests/s; driving h11 directly costs
-~0.16 ms (see docs/architecture.md). `asgi_app` still lets any ASGI server host the node.
+even for an empty ASGI app, which caps a node near 1,200 requests/s; h11 driven directly costs
+~0.13-0.16 ms; this server's own framing a few tens of µs (see docs/architecture.md).
+`asgi_app` still lets any ASGI server host the node.
 
 Limits protect the node from hostile clients: the request head and body sizes are capped
 (413/431 before the body is read), idle keep-alive connections and slow request heads time
@@ -12,13 +14,14 @@ out, and the number of open connections is bounded.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import attrs
-import h11
 import trio
 
+from ._http1 import CONTINUE, ChunkedDecoder, parse_head, plausible_start, render
 from ._wire import HttpError, Request, Response, error_response
 
 _log = logging.getLogger("actors.http")
@@ -42,50 +45,97 @@ class ServerLimits:
     """Seconds an idle keep-alive connection is kept open."""
 
 
-def _head(status: int, response: Response, keep_alive: bool) -> h11.Response:
-    headers = [
-        ("content-type", response.content_type),
-        ("content-length", str(len(response.body))),
-        *response.headers,
-    ]
-    if not keep_alive:
-        headers.append(("connection", "close"))
-    return h11.Response(status_code=status, headers=headers)
+class _Closed(Exception):
+    """The client closed the connection (or stalled) before a request was complete."""
 
 
 class _Connection:
+    """One client connection: requests are read, answered and written in turn.
+
+    One cancel scope covers the connection, and a plain `deadline` attribute moves with the
+    phase (the server's reaper task cancels connections past it; moving a trio deadline on
+    every request costs more than the parsing): `idle_timeout` while waiting for a request,
+    `head_timeout` from a
+    request's first byte until it is read, none while the node answers it.
+    """
+
     def __init__(self, stream: trio.SocketStream, app: App, limits: ServerLimits) -> None:
         self._stream = stream
         self._app = app
         self._limits = limits
-        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head)
+        self._buffer = bytearray()
+        self._reading = False
+        """True from a request's first byte until it is read (a timeout then gets a 408)."""
+        self.scope = trio.CancelScope()
+        self.deadline = math.inf
 
-    async def _receive(self) -> bool:
+    async def _fill(self) -> None:
         data = await self._stream.receive_some(65536)
-        self._conn.receive_data(data)
-        return bool(data)
+        if not data:
+            raise _Closed
+        if not self._reading:
+            self._reading = True
+            self.deadline = trio.current_time() + self._limits.head_timeout
+        self._buffer += data
 
-    async def _next_event(self) -> h11.Event | type[h11.PAUSED]:
+    async def _read_request(self) -> tuple[Request, bool, bool]:
+        limits = self._limits
+        buffer = self._buffer
         while True:
-            event = self._conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event  # type: ignore[return-value]
-            await self._receive()
-
-    async def _send(self, response: Response, keep_alive: bool = True) -> None:
-        if self._conn.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
-            return  # IDLE: answering a request h11 could not parse
-        data = self._conn.send(_head(response.status, response, keep_alive))
-        data += self._conn.send(h11.Data(data=response.body)) if response.body else b""
-        data += self._conn.send(h11.EndOfMessage())
-        await self._stream.send_all(data)
+            while buffer[:2] == b"\r\n":  # blank lines before a request are ignored
+                del buffer[:2]
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(buffer) > limits.max_head:
+                raise _head_too_large(len(buffer), limits.max_head)
+            if buffer and not plausible_start(buffer):
+                raise HttpError(400, "bad_request", "malformed request: not an HTTP request")
+            await self._fill()
+        if end > limits.max_head:
+            raise _head_too_large(end, limits.max_head)
+        if not self._reading:  # the whole request was already buffered (pipelining)
+            self._reading = True
+            self.deadline = trio.current_time() + limits.head_timeout
+        head = parse_head(bytes(buffer[:end]), max_body=limits.max_body)
+        del buffer[: end + 4]
+        body = b""
+        if head.chunked or head.content_length:
+            if head.expect_continue and not buffer:
+                await self._stream.send_all(CONTINUE)
+            if head.chunked:
+                decoder = ChunkedDecoder(limits.max_body)
+                chunks = decoder.feed(buffer)
+                while not decoder.done:
+                    await self._fill()
+                    chunks += decoder.feed(buffer)
+                body = b"".join(chunks)
+            else:
+                length = head.content_length or 0
+                while len(buffer) < length:
+                    await self._fill()
+                body = bytes(buffer[:length])
+                del buffer[:length]
+        path, _, query = head.target.partition("?")
+        method = head.method.upper()
+        return (
+            Request(
+                method="GET" if method == "HEAD" else method,  # HEAD: a GET without the body
+                path=path,
+                query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+                headers=head.headers,
+                body=body,
+            ),
+            head.keep_alive,
+            method == "HEAD",
+        )
 
     async def _refuse(self, error: HttpError) -> None:
         """Answer with `error` and close. The rest of the request is read and dropped for a
         moment first (a lingering close), so that the client, still sending, sees the
         answer instead of a connection reset."""
         try:
-            await self._send(error_response(error), keep_alive=False)
+            await self._stream.send_all(render(error_response(error), keep_alive=False))
             await self._stream.send_eof()
             with trio.move_on_after(1.0):
                 drained = 0
@@ -94,103 +144,50 @@ class _Connection:
                     if not data:
                         break
                     drained += len(data)
-        except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-
-    async def _read_request(self) -> Request | None:
-        """The next request, or None when the client closed the connection."""
-        with trio.move_on_after(self._limits.idle_timeout) as idle:
-            event = self._conn.next_event()
-            while event is h11.NEED_DATA:
-                if not await self._receive():
-                    return None
-                event = self._conn.next_event()
-        if idle.cancelled_caught:
-            return None
-        if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-            return None
-        if not isinstance(event, h11.Request):  # pragma: no cover - h11 orders events
-            raise HttpError(400, "bad_request", f"unexpected {type(event).__name__}")
-        limits = self._limits
-        with trio.fail_after(limits.head_timeout):
-            head_size = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
-            if head_size > limits.max_head:
-                raise HttpError(
-                    431,
-                    "header_too_large",
-                    f"the request line and headers have {head_size} bytes; the limit is"
-                    f" {limits.max_head}",
-                )
-            headers: dict[str, str] = {}
-            for name, value in event.headers:
-                key = name.decode("latin-1")
-                text = value.decode("latin-1")
-                headers[key] = f"{headers[key]}, {text}" if key in headers else text
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > limits.max_body:
-                raise HttpError(
-                    413,
-                    "payload_too_large",
-                    f"the request body has {length} bytes; the limit is {limits.max_body}",
-                )
-            target = event.target.decode("latin-1")
-            path, _, query = target.partition("?")
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                part = await self._next_event()
-                if isinstance(part, h11.Data):
-                    size += len(part.data)
-                    if size > limits.max_body:
-                        raise HttpError(
-                            413,
-                            "payload_too_large",
-                            f"the request body exceeds the limit of {limits.max_body} bytes",
-                        )
-                    chunks.append(bytes(part.data))
-                elif isinstance(part, h11.EndOfMessage):
-                    break
-                else:
-                    return None
-        return Request(
-            method=event.method.decode("ascii", "replace").upper(),
-            path=path,
-            query=dict(parse_qsl(query, keep_blank_values=True)),
-            headers=headers,
-            body=b"".join(chunks),
-        )
-
-    async def serve(self) -> None:
-        try:
-            while True:
-                try:
-                    request = await self._read_request()
-                except h11.RemoteProtocolError as exc:
-                    status = exc.error_status_hint
-                    code = "header_too_large" if status == 431 else "bad_request"
-                    await self._refuse(HttpError(status, code, f"malformed request: {exc}"))
-                    return
-                except HttpError as exc:
-                    await self._refuse(exc)
-                    return
-                except trio.TooSlowError:
-                    await self._refuse(
-                        HttpError(408, "request_timeout", "the request arrived too slowly")
-                    )
-                    return
-                if request is None:
-                    return
-                response = await self._app(request)
-                await self._send(response)
-                if self._conn.our_state is h11.MUST_CLOSE:
-                    return
-                self._conn.start_next_cycle()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+
+    async def serve(self) -> None:
+        limits = self._limits
+        refusal: HttpError | None = None
+        try:
+            with self.scope:
+                while True:
+                    self._reading = bool(self._buffer)
+                    self.deadline = trio.current_time() + (
+                        limits.head_timeout if self._reading else limits.idle_timeout
+                    )
+                    try:
+                        request, keep_alive, head_only = await self._read_request()
+                    except HttpError as exc:
+                        refusal = exc
+                        break
+                    self.deadline = math.inf
+                    response = await self._app(request)
+                    self.deadline = trio.current_time() + limits.idle_timeout
+                    await self._stream.send_all(
+                        render(response, keep_alive=keep_alive, head_only=head_only)
+                    )
+                    if not keep_alive:
+                        break
+            if self.scope.cancelled_caught and self._reading:
+                refusal = HttpError(408, "request_timeout", "the request arrived too slowly")
+            if refusal is not None:
+                await self._refuse(refusal)
+        except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
         finally:
-            with trio.move_on_after(1) as scope:
-                scope.shield = True
+            with trio.move_on_after(1) as closing:
+                closing.shield = True
                 await self._stream.aclose()
+
+
+def _head_too_large(size: int, limit: int) -> HttpError:
+    return HttpError(
+        431,
+        "header_too_large",
+        f"the request line and headers exceed {limit} bytes (got at least {size})",
+    )
 
 
 async def serve_http(
@@ -206,12 +203,29 @@ async def serve_http(
     listeners = await trio.open_tcp_listeners(port, host=host)
     slots = trio.CapacityLimiter(limits.max_connections)
 
+    open_connections: set[_Connection] = set()
+
     async def handle(stream: trio.SocketStream) -> None:
         async with slots:
-            await _Connection(stream, app, limits).serve()
+            connection = _Connection(stream, app, limits)
+            open_connections.add(connection)
+            try:
+                await connection.serve()
+            finally:
+                open_connections.discard(connection)
+
+    async def reap() -> None:
+        period = min(limits.head_timeout, limits.idle_timeout) / 4
+        while True:
+            await trio.sleep(period)
+            now = trio.current_time()
+            for connection in open_connections:
+                if connection.deadline < now:
+                    connection.scope.cancel()
 
     bound = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(reap)
         task_status.started(bound)
         _log.info("serving HTTP on http://%s:%d", host, bound)
         await trio.serve_listeners(handle, listeners, handler_nursery=nursery)

@@ -152,3 +152,28 @@ async def test_a_client_that_vanishes_mid_request_leaves_no_trace(target: Target
     reply = await target.exchange(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", read_all=False)
     assert _status(reply) == 200
     assert target.node.get_state("Ledger", "gone") == {}
+
+
+async def test_chunked_and_expect_continue_requests_are_served(target: Target) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", target.port)
+    async with stream:
+        await stream.send_all(
+            b"POST /call/Ledger/ch/add HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        with trio.fail_after(5):
+            interim = await stream.receive_some(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        await stream.send_all(b"[5]")
+        await stream.send_all(
+            b"POST /call/Ledger/ch/add HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"1\r\n[\r\n2\r\n2]\r\n0\r\n\r\n"
+            b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        received = b""
+        with trio.fail_after(5):
+            while chunk := await stream.receive_some(65536):
+                received += chunk
+    replies = received.split(b"HTTP/1.1 ")[1:]
+    assert [r.rsplit(b"\r\n\r\n", 1)[-1] for r in replies] == [b"5", b"7", b""]
+    assert replies[2].startswith(b"200 OK") and b"content-length: 15" in replies[2]
