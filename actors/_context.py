@@ -250,7 +250,7 @@ class _DurableSteps(_BaseContext):
                 result = await _call_step(fn, args)
                 break
             except TerminalError as exc:
-                await self._record_failure(name, Failure.of(exc))
+                await self._record_failure(name, Failure.of(exc), attempt)
             except Exception as exc:
                 if retry is None and not isinstance(exc, non_retryable):
                     raise
@@ -265,10 +265,11 @@ class _DurableSteps(_BaseContext):
                             message=f"ctx.run {name!r} failed after {attempt} attempt(s): {exc}",
                             code=500,
                         ),
+                        attempt,
                     )
                 await trio.sleep(delay.total_seconds())
         encoded = codec.encode(result)
-        execution.append(EntryKind.RUN, name, value=encoded)
+        execution.append(EntryKind.RUN, name, value=encoded, attempts=attempt)
         await execution.durable_point()
         decoded: Any = codec.decode(encoded)
         return decoded
@@ -331,10 +332,14 @@ class _DurableSteps(_BaseContext):
             entries = []
             for step, (kind, payload) in zip(steps, outcomes, strict=True):
                 if kind == "ok":
-                    entries.append(execution.append(EntryKind.RUN, step.name, value=payload))
+                    entries.append(
+                        execution.append(EntryKind.RUN, step.name, value=payload, attempts=1)
+                    )
                 else:
                     entries.append(
-                        execution.append(EntryKind.RUN, step.name, failure=payload.to_wire())
+                        execution.append(
+                            EntryKind.RUN, step.name, failure=payload.to_wire(), attempts=1
+                        )
                     )
             await execution.durable_point()
         results: list[Any] = []
@@ -349,9 +354,9 @@ class _DurableSteps(_BaseContext):
             results.append(codec.decode(entry.value))
         return results
 
-    async def _record_failure(self, name: str, failure: Failure) -> NoReturn:
+    async def _record_failure(self, name: str, failure: Failure, attempts: int) -> NoReturn:
         execution = self._execution()
-        execution.append(EntryKind.RUN, name, failure=failure.to_wire())
+        execution.append(EntryKind.RUN, name, failure=failure.to_wire(), attempts=attempts)
         await execution.durable_point()
         raise TerminalError(failure.message, code=failure.code, error_type=failure.error_type)
 

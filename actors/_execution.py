@@ -189,7 +189,7 @@ class Execution:
             raise self._cancelled()
         if recorded is None and self.invocation.cancel_requested and not self.cancel_delivered:
             self.cancel_delivered = True
-            self.journal.append(EntryKind.CANCEL, "")
+            self.append(EntryKind.CANCEL, "")
             raise self._cancelled()
 
     def _cancelled(self) -> InvocationCancelled:
@@ -225,8 +225,9 @@ class Execution:
             raise self.diverged
 
     def append(self, kind: EntryKind, name: str, **fields: Any) -> Entry:
-        """Record a new entry, committed with the next durable point."""
-        return self.journal.append(kind, name, **fields)
+        """Record a new entry, committed with the next durable point (stamped with the
+        node's durable time, for the console's timeline)."""
+        return self.journal.append(kind, name, at=self.engine.now_us(), **fields)
 
     # ------------------------------------------------------------------ state view
 

@@ -11,6 +11,7 @@ together with the next durable point (or the invocation's completion), never alo
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -44,13 +45,22 @@ class EntryKind(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Entry:
-    """One journal entry. `value` is codec-encoded; `failure` is a terminal failure row."""
+    """One journal entry. `value` is codec-encoded; `failure` is a terminal failure row.
+
+    `at` and `attempts` are informational (the console's timeline), never used by replay;
+    entries written before they existed decode with None.
+    """
 
     index: int
     kind: EntryKind
     name: str
     value: bytes | None = None
     failure: list[Any] | None = None
+    at: int | None = None
+    """When the entry was recorded (µs since the epoch, the node's durable clock)."""
+    attempts: int | None = None
+    """For a `run` step: how many times its function was called in the attempt that
+    recorded it (more than 1 when it retried in place)."""
 
     def to_wire(self) -> dict[str, Any]:
         """The stored form."""
@@ -60,6 +70,8 @@ class Entry:
             "name": self.name,
             "value": self.value,
             "failure": self.failure,
+            "at": self.at,
+            "n": self.attempts,
         }
 
     @classmethod
@@ -73,6 +85,8 @@ class Entry:
             name=row["name"],
             value=row["value"],
             failure=row["failure"],
+            at=row.get("at"),
+            attempts=row.get("n"),
         )
 
 
@@ -118,6 +132,12 @@ class JournalEntry:
     """The recorded result (decoded), a wake-up time, a sent invocation's id, ..."""
     failure: str | None
     """The terminal failure a `run` step recorded, if any."""
+    recorded_at: datetime | None = None
+    """When the step was recorded (the node's durable clock); None for entries written by a
+    version that did not record it."""
+    attempts: int | None = None
+    """For a `run` step: how many times its function ran before its result (or terminal
+    failure) was recorded (more than 1 when it retried in place); None for other kinds."""
 
 
 class Journal:
@@ -193,11 +213,22 @@ class Journal:
         *,
         value: bytes | None = None,
         failure: list[Any] | None = None,
+        at: int | None = None,
+        attempts: int | None = None,
     ) -> Entry:
-        """Record a new entry (pending until `committed` is called)."""
+        """Record a new entry (pending until `committed` is called); `at` (µs) and `attempts`
+        are informational."""
         if self.replaying:
             raise RuntimeError("cannot append while recorded entries are still being replayed")
-        entry = Entry(index=self.length, kind=kind, name=name, value=value, failure=failure)
+        entry = Entry(
+            index=self.length,
+            kind=kind,
+            name=name,
+            value=value,
+            failure=failure,
+            at=at,
+            attempts=attempts,
+        )
         self._pending.append(entry)
         return entry
 

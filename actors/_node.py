@@ -29,7 +29,7 @@ from storage import (
 )
 
 from . import _reads
-from ._clock import WallClock, to_micros
+from ._clock import WallClock, from_micros, to_micros
 from ._context import (
     ObjectContext,
     ServiceContext,
@@ -443,6 +443,8 @@ class Node:
                     name=entry.name,
                     value=value,
                     failure=failure,
+                    recorded_at=None if entry.at is None else from_micros(entry.at),
+                    attempts=entry.attempts,
                 )
             )
         return entries
