@@ -91,6 +91,26 @@ def status_for(exc: BaseException) -> HttpError | None:
     return None
 
 
+def token_matches(given: str | None, token: str) -> bool:
+    """Whether `given` is `token` (compared in constant time)."""
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def authorized(request: Request, token: str | None) -> bool:
+    """Whether `request` carries `token` (``Authorization: Bearer`` or the console's cookie);
+    always True when no token is configured. Public routes that check for themselves (the
+    console's) use this, so both checks stay one."""
+    if token is None:
+        return True
+    given = None
+    auth = request.header("authorization")
+    if auth is not None and auth[:7].lower() == "bearer ":
+        given = auth[7:].strip()
+    if given is None:
+        given = request.cookie(TOKEN_COOKIE)
+    return token_matches(given, token)
+
+
 class WebApp:
     """Routes requests to handlers; checks the bearer token; maps errors to JSON.
 
@@ -144,15 +164,7 @@ class WebApp:
             )
 
     def _authorized(self, request: Request) -> bool:
-        if self._token is None:
-            return True
-        given = None
-        auth = request.header("authorization")
-        if auth is not None and auth[:7].lower() == "bearer ":
-            given = auth[7:].strip()
-        if given is None:
-            given = request.cookie(TOKEN_COOKIE)
-        return given is not None and hmac.compare_digest(given.encode(), self._token.encode())
+        return authorized(request, self._token)
 
     async def handle(self, request: Request) -> Response:
         """Answer one request; never raises (a bug becomes a logged 500)."""

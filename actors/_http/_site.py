@@ -12,7 +12,10 @@ from ._server import ServerLimits, serve_http
 
 def build_app(node: Node, *, token: str | None = None) -> WebApp:
     """The node's whole site: ingress and admin API, ``/ui``, ``/metrics``, ``/health``."""
-    return WebApp([*_api.routes(node), *_console.routes(node), *_metrics.routes(node)], token=token)
+    return WebApp(
+        [*_api.routes(node), *_console.routes(node, token=token), *_metrics.routes(node)],
+        token=token,
+    )
 
 
 async def serve_node(
