@@ -17,6 +17,7 @@ ACTORS = [
     "Awakeable",
     "CallAbandoned",
     "CallCycle",
+    "CallStep",
     "CodecError",
     "DataDirLocked",
     "DefinitionError",
