@@ -539,7 +539,9 @@ class Node:
         inv.pause_requested = True
         if inv.status is InvocationStatus.SUSPENDED:
             await self._pause_now(inv)
-        elif inv.executing and inv.waiting and inv.scope is not None:
+            return
+        await self._persist_request(inv)
+        if inv.executing and inv.waiting and inv.scope is not None:
             inv.scope.cancel()
 
     async def _pause_now(self, inv: Invocation) -> None:
@@ -593,19 +595,20 @@ class Node:
         if inv.cancel_requested:
             return
         inv.cancel_requested = True
-        if inv.executing or inv.status is InvocationStatus.SUSPENDED:
+        if (
+            inv.executing
+            or inv.status is InvocationStatus.SUSPENDED
+            or (inv.status is not InvocationStatus.PAUSED and self._started(inv))
+        ):
             # The handler gets the cancellation at its wait (a suspended one by replay, once
             # woken), so its compensation runs; the invocations it waits on are cancelled too.
+            # The request is stored first, so that a restart before the handler reacts still
+            # delivers it (recovery also cancels the calls again, see `_cancel_calls`).
+            await self._persist_request(inv)
             if inv.waiting and inv.scope is not None:
                 inv.scope.cancel()
-            execution = inv.execution or self._load_execution(inv)
-            children = execution.outstanding_calls()
             self._wake(inv)
-            for child in children:
-                try:
-                    await self.cancel(child)
-                except UnknownInvocation:
-                    pass  # it finished meanwhile
+            await self._cancel_calls(inv)
             return
         mailbox = self._mailboxes.get(inv.actor)
         if mailbox is not None and mailbox.remove(inv.key):
@@ -622,6 +625,54 @@ class Node:
         self._forget(inv)
         if mailbox is not None and mailbox.idle and self._mailboxes.get(inv.actor) is mailbox:
             del self._mailboxes[inv.actor]
+
+    def _started(self, inv: Invocation) -> bool:
+        """Whether `inv` has committed journal entries (an attempt began before a restart or
+        a retry): it must take the cancellation where its handler is, to compensate."""
+        if not inv.durable:
+            return False
+        start = inv.id.raw
+        return bool(self._store.scan(JOURNAL, start=start, stop=prefix_end(start), limit=1))
+
+    async def _cancel_calls(self, inv: Invocation) -> None:
+        """Cancel the invocations `inv` called and has no reply from yet."""
+        execution = inv.execution or self._load_execution(inv)
+        await self._cancel_all(execution.outstanding_calls())
+
+    async def _cancel_all(self, invocation_ids: list[str]) -> None:
+        for invocation_id in invocation_ids:
+            try:
+                await self.cancel(invocation_id)
+            except UnknownInvocation:
+                pass  # it finished meanwhile
+
+    async def _persist_request(self, inv: Invocation) -> None:
+        """Store a cancel or pause request in the record of a durable invocation that has not
+        reacted to it yet, so that a restart delivers it. The write requires the record to be
+        unchanged since it was read: a record rewritten meanwhile is read again, and one
+        deleted or finished meanwhile needs nothing."""
+        while inv.durable and self._invocations.get(inv.id) is inv:
+            raw = self._store.get(INVOCATIONS, inv.id.raw)
+            if raw is None:
+                return
+            record = InvocationRecord.from_wire(inv.id, self._codec.decode(raw))
+            if record.status.finished:
+                return
+            updated = attrs.evolve(
+                record,
+                cancel_requested=inv.cancel_requested,
+                pause_requested=inv.pause_requested,
+            )
+            if updated == record:
+                return
+            batch = self._batch()
+            batch.require(INVOCATIONS, inv.id.raw, raw)
+            batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(updated.to_wire()))
+            try:
+                await self._store.commit(batch)
+            except BatchConflict:
+                continue
+            return
 
     async def wait_idle(self) -> None:
         """Wait until nothing can make progress without outside help: no invocation is
@@ -1446,6 +1497,11 @@ class Node:
                     self._mailboxes.setdefault(actor, Mailbox()).block(inv)
             else:
                 self._dispatch(inv)
+                if inv.cancel_requested:
+                    # The crash may have come before the request reached its calls (read
+                    # now, before the invocation runs and its journal can go away).
+                    children = self._load_execution(inv).outstanding_calls()
+                    self._nursery.start_soon(self._cancel_all, children)
         return stale
 
     async def _fire_timers(self) -> None:

@@ -194,7 +194,7 @@ async def test_suspended_while_gathering(autojump_clock: object) -> None:
 async def test_cancel_reaches_gathered_calls(autojump_clock: object) -> None:
     sink = Sink()
     async with open_memory_node(_instances(sink)) as node:
-        inv = await node.send(Desk.split, "d", "r4", 60.0)
+        inv = await node.send(Desk.split, "d", "r4", 60.0, idempotency_key="r4")
         await trio.sleep(150)
         await node.cancel(inv)
         with pytest.raises(actors.TerminalError, match="cancelled"):
