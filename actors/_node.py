@@ -1326,7 +1326,7 @@ class Node:
         inv.failure = failure
         inv.inbox_seq = None
         inv.next_retry_at = None
-        if inv.reply_to is not None:
+        if inv.reply_to is not None and self._caller_waits(inv.reply_to):
             if status is InvocationStatus.KILLED:
                 failure = Failure(
                     error_type="InvocationKilled",
@@ -1357,6 +1357,21 @@ class Node:
             idem_key = inv.idempotency_table_key
             if idem_key is not None:
                 batch.delete(IDEMPOTENCY, idem_key)
+            if inv.hdef.kind is HandlerKind.RUN:
+                self._drop_run_rows(batch, inv.actor, inv.id)  # no retention: it expires now
+
+    def _caller_waits(self, reply_to: bytes) -> bool:
+        """Whether the caller a reply is addressed to has not finished: a caller that was
+        cancelled or killed while it waited deleted its slots, and a late reply would stay
+        behind forever."""
+        caller_id = InvocationId(reply_to[:20])
+        caller = self._invocations.get(caller_id)
+        if caller is not None:
+            return not caller.status.finished
+        raw = self._store.get(INVOCATIONS, caller_id.raw)
+        if raw is None:
+            return False
+        return not InvocationRecord.from_wire(caller_id, self._codec.decode(raw)).status.finished
 
     def _forget(self, inv: Invocation) -> None:
         """Drop a finished (or failed, never durable) invocation from memory, after its last
@@ -1557,6 +1572,17 @@ class Node:
             idem = record.actor.idempotency_key(record.handler, record.idempotency_key)
             if self._store.get(IDEMPOTENCY, idem) == inv_id.raw:
                 batch.delete(IDEMPOTENCY, idem)
+        actor_def = self._registry.actors.get(record.actor.type)
+        handler = None if actor_def is None else actor_def.handlers.get(record.handler)
+        if handler is not None and handler.kind is HandlerKind.RUN:
+            self._drop_run_rows(batch, record.actor, inv_id)
+
+    def _drop_run_rows(self, batch: Batch, actor: ActorId, inv_id: InvocationId) -> None:
+        """When a workflow run's record goes: its key's promises, and any slot row still
+        addressed to the run (a late call reply or awakeable completion), go with it."""
+        for table, start in ((PROMISES, actor.prefix), (SLOTS, inv_id.raw)):
+            for key, _ in self._store.scan(table, start=start, stop=prefix_end(start)):
+                batch.delete(table, key)
 
     async def _close(self) -> None:
         self._closed = True
