@@ -79,7 +79,7 @@ def _check_name(name: object) -> str:
 class _Services:
     """What a context needs from its node (kept small and explicit)."""
 
-    __slots__ = ("clock", "codec", "reader", "sender")
+    __slots__ = ("clock", "codec", "deadlock", "reader", "sender")
 
     def __init__(
         self,
@@ -88,11 +88,14 @@ class _Services:
         reader: Reader,
         clock: WallClock,
         sender: Callable[..., Any] | None = None,
+        deadlock: Callable[[Any, Any], str | None] | None = None,
     ) -> None:
         self.codec = codec
         self.reader = reader
         self.clock = clock
         self.sender = sender
+        self.deadlock = deadlock
+        """(caller, target) -> the path of a waits-for cycle the call would close, or None."""
 
 
 class _BaseContext:
@@ -355,16 +358,26 @@ class _DurableSteps(_BaseContext):
                 )
         # Phase 1: the requests, committed together (all or none is recorded).
         calls: dict[int, Entry] = {}
-        sent = False
+        new: dict[int, Any] = {}
         for position, item in enumerate(items):
             if isinstance(item, CallStep):
                 entry = execution.match(EntryKind.CALL, item.target.hdef.qualified_name)
                 if entry is None:
-                    entry = self._journal_call(execution, item.target)
-                    sent = True
-                calls[position] = entry
-        if sent:
-            await execution.durable_point()
+                    new[position] = item.target
+                else:
+                    calls[position] = entry
+        if new:
+            # Every call of the group is checked before any is journaled: a refused group
+            # sends nothing.
+            refusal = None
+            for target in new.values():
+                refusal = refusal or self._refusal(execution, target)
+            for position, target in new.items():
+                calls[position] = self._journal_call(execution, target, refusal)
+            if refusal is None:
+                await execution.durable_point()
+        for entry in calls.values():
+            _raise_refused(entry)
         # Phase 2: the side effects, run while the callees work.
         steps = [(p, item) for p, item in enumerate(items) if isinstance(item, Step)]
         runs = dict(zip((p for p, _ in steps), await self._run_steps(steps), strict=True))
@@ -448,9 +461,13 @@ class _DurableSteps(_BaseContext):
         await execution.durable_point()
         return entries
 
-    def _journal_call(self, execution: Execution, target: Any) -> Entry:
-        """Journal a new request to `target` (pending until the next durable point, which
-        enqueues it), after refusing a call that would close a cycle."""
+    def _refusal(self, execution: Execution, target: Any) -> str | None:
+        """Why a call from this invocation to `target` would deadlock (None: it would not).
+
+        Raises:
+            CallCycle: `target` is already in this invocation's chain of callers (the check is
+                deterministic: the chain is stored with the invocation).
+        """
         caller = execution.invocation
         chain = tuple(caller.chain)
         if caller.hdef.kind.value in ("exclusive", "run"):
@@ -462,13 +479,32 @@ class _DurableSteps(_BaseContext):
                 " calls) for this invocation, so this call would deadlock. Use ctx.send"
                 " for one of the directions, or move the shared work into a service"
             )
+        target.chain = chain
+        deadlock = self._services.deadlock
+        if deadlock is None:
+            return None
+        cycle = deadlock(caller, target)
+        if cycle is None:
+            return None
+        return (
+            f"call cycle {cycle}: {target.actor} is held by an invocation that is waiting"
+            " (through calls started elsewhere) for this one, so this call would deadlock; it"
+            " is refused. Use ctx.send for one of the directions, or let one of them finish"
+            " first"
+        )
+
+    def _journal_call(self, execution: Execution, target: Any, refusal: str | None = None) -> Entry:
+        """Journal a new request to `target` (pending until the next durable point, which
+        enqueues it), or, with `refusal`, the refusal of the call (so that a re-execution
+        refuses it again whatever the other invocations do by then)."""
+        name = target.hdef.qualified_name
+        if refusal is not None:
+            failure = Failure(error_type="CallCycle", message=refusal, code=409)
+            return execution.append(EntryKind.CALL, name, failure=failure.to_wire())
         entry = execution.append(
-            EntryKind.CALL,
-            target.hdef.qualified_name,
-            value=self._services.codec.encode(str(target.id)),
+            EntryKind.CALL, name, value=self._services.codec.encode(str(target.id))
         )
         target.reply_to = slot_key(self._invocation_id, entry.index)
-        target.chain = chain
         execution.outbox.append(target)
         return entry
 
@@ -604,8 +640,11 @@ class _DurableSteps(_BaseContext):
         name = target.hdef.qualified_name
         entry = execution.match(EntryKind.CALL, name)
         if entry is None:
-            entry = self._journal_call(execution, target)
-            await execution.durable_point()
+            refusal = self._refusal(execution, target)
+            entry = self._journal_call(execution, target, refusal)
+            if refusal is None:
+                await execution.durable_point()
+        _raise_refused(entry)
         return await self._wait_slot(
             f"call-{entry.index}", SLOTS, slot_key(self._invocation_id, entry.index), None
         )
@@ -797,6 +836,12 @@ class ObjectContext(_DurableSteps, SharedContext):
         execution.writes.clear()
         execution.cleared = True
         execution.dirty = True
+
+
+def _raise_refused(entry: Entry) -> None:
+    """Raise the `CallCycle` a `CALL` entry recorded instead of a request, if it did."""
+    if entry.failure is not None:
+        raise CallCycle(Failure.from_wire(entry.failure).message)
 
 
 def pack_outcome(

@@ -145,7 +145,11 @@ class Node:
         self._nursery = nursery
         self._rng = random.Random(options.seed)  # reseeded by `_start` with the open count
         self._services = _Services(
-            codec=codec, reader=store, clock=clock, sender=self._prepare_send
+            codec=codec,
+            reader=store,
+            clock=clock,
+            sender=self._prepare_send,
+            deadlock=self._deadlock,
         )
         fast_now = getattr(clock, "now_micros", None)
         self._now_us: Callable[[], int] = (
@@ -164,6 +168,8 @@ class Node:
         self._timers: list[tuple[int, bytes, Invocation]] = []
         self._slot_waiters: dict[tuple[str, bytes], list[Invocation]] = {}
         self._timer_wakeup = trio.Event()
+        self._callees: dict[InvocationId, set[Invocation]] = {}
+        """Unfinished invocations called through `ctx.call`, by the id of their caller."""
 
     # ----------------------------------------------------------------------------- public API
 
@@ -1010,8 +1016,13 @@ class Node:
         elif mailbox.idle and self._mailboxes.get(actor) is mailbox:
             del self._mailboxes[actor]
 
+    def _track_call(self, inv: Invocation) -> None:
+        if inv.reply_to is not None:
+            self._callees.setdefault(InvocationId(inv.reply_to[:20]), set()).add(inv)
+
     def _dispatch(self, inv: Invocation) -> None:
         self._invocations[inv.id] = inv
+        self._track_call(inv)
         self._busy()
         if inv.status is InvocationStatus.SCHEDULED:
             if inv.not_before is not None and inv.not_before > self._now_us():
@@ -1027,6 +1038,50 @@ class Node:
                 self._nursery.start_soon(self._consume, inv.actor, mailbox)
         else:
             self._nursery.start_soon(self._execute, inv)
+
+    def _deadlock(self, caller: Any, target: Any) -> str | None:
+        """The waits-for cycle that `caller` would close by waiting on `target`, as a path of
+        actors, or None.
+
+        An invocation waits for the invocations it called, and one queued behind the
+        holder of its key (the invocation running there, or suspended or paused at its
+        head) waits for that holder. The call closes a cycle if, from `target`, those waits
+        lead back to `caller`. This sees cycles between independent chains of calls (an
+        invocation on `x` calls `y` while one on `y`, started elsewhere, calls `x`), which the
+        chain carried by each call cannot.
+        """
+        if not target.hdef.holds_key:
+            return None  # a shared handler or a service does not queue behind anyone
+        parents: dict[int, Invocation | None] = {}
+        stack: list[tuple[Invocation, Invocation | None]] = []
+        mailbox = self._mailboxes.get(target.actor)
+        holder = None if mailbox is None else (mailbox.running or mailbox.blocked_by)
+        if holder is None:
+            return None
+        stack.append((holder, None))
+        while stack:
+            inv, parent = stack.pop()
+            if id(inv) in parents:
+                continue
+            parents[id(inv)] = parent
+            if inv is caller:
+                back: list[Invocation] = []
+                step = parent
+                while step is not None:
+                    back.append(step)
+                    step = parents[id(step)]
+                names: list[str] = []
+                for waiting in (caller, target, *reversed(back), caller):
+                    if not names or names[-1] != str(waiting.actor):
+                        names.append(str(waiting.actor))
+                return " -> ".join(names)
+            stack.extend((callee, inv) for callee in self._callees.get(inv.id, ()))
+            if inv.hdef.holds_key:
+                box = self._mailboxes.get(inv.actor)
+                head = None if box is None else (box.running or box.blocked_by)
+                if head is not None and head is not inv:
+                    stack.append((head, inv))  # queued behind the holder of its key
+        return None
 
     def _suspend(self, inv: Invocation, suspend: Suspend) -> None:
         """Take a waiting invocation out of memory until its timer or slot wakes it."""
@@ -1381,6 +1436,13 @@ class Node:
         if inv.expires_at is not None:
             self._sweep_wakeup.set()  # only now is its expiry row committed
         self._invocations.pop(inv.id, None)
+        if inv.reply_to is not None:
+            caller_id = InvocationId(inv.reply_to[:20])
+            callees = self._callees.get(caller_id)
+            if callees is not None:
+                callees.discard(inv)
+                if not callees:
+                    del self._callees[caller_id]
         idem_key = inv.idempotency_table_key
         if idem_key is not None and self._by_idempotency.get(idem_key) is inv:
             del self._by_idempotency[idem_key]
@@ -1507,6 +1569,7 @@ class Node:
                 self._by_idempotency[idem_key] = inv
             if record.status is InvocationStatus.PAUSED:
                 self._invocations[inv.id] = inv
+                self._track_call(inv)
                 inv.settle()
                 if hdef.holds_key:
                     self._mailboxes.setdefault(actor, Mailbox()).block(inv)
