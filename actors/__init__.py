@@ -13,6 +13,7 @@ from storage import StorageError as StorageError
 from storage import StorageFull as StorageFull
 from storage import UnsupportedType as UnsupportedType
 
+from ._app_spec import App as App
 from ._clock import TrioWallClock as TrioWallClock
 from ._clock import WallClock as WallClock
 from ._context import Awakeable as Awakeable
@@ -73,6 +74,7 @@ __all__ = [
     "DurablePromise",
     "Awakeable",
     "ActorError",
+    "App",
     "CallAbandoned",
     "CodecError",
     "DataDirLocked",

@@ -28,6 +28,7 @@ from storage import (
     Store,
 )
 
+from . import _reads
 from ._clock import WallClock, to_micros
 from ._context import (
     ObjectContext,
@@ -83,6 +84,7 @@ from ._layout import (
     validate_key,
 )
 from ._mailbox import Mailbox
+from ._observe import Counters, Observation, observe, outcome_of
 from ._options import NodeOptions
 from ._records import Failure, InvocationRecord, InvocationStatus
 from ._registry import Registry
@@ -122,6 +124,11 @@ def _terminal_failure(exc: BaseException) -> Failure:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _log_extra(inv: Invocation) -> dict[str, str]:
+    """The fields a log record about `inv` carries (see `actors._logging`)."""
+    return {"invocation_id": str(inv.id), "actor": str(inv.actor), "handler": inv.hdef.name}
 
 
 class Node:
@@ -168,6 +175,7 @@ class Node:
         self._timers: list[tuple[int, bytes, Invocation]] = []
         self._slot_waiters: dict[tuple[str, bytes], list[Invocation]] = {}
         self._timer_wakeup = trio.Event()
+        self._counters = Counters()
         self._callees: dict[InvocationId, set[Invocation]] = {}
         """Unfinished invocations called through `ctx.call`, by the id of their caller."""
 
@@ -475,24 +483,17 @@ class Node:
     ) -> list[InvocationRecord]:
         """Invocations in memory and retained in storage, optionally filtered (by status,
         actor type, actor key, handler name), newest first, at most `limit` of them."""
-        found: dict[InvocationId, InvocationRecord] = {}
-        for raw_id, raw in self._store.scan(INVOCATIONS):
-            inv_id = InvocationId(raw_id)
-            found[inv_id] = InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+        found = _reads.stored_records(self._store, self._codec)
         for inv in self._invocations.values():
             found[inv.id] = inv.record()
-        return sorted(
-            (
-                r
-                for r in found.values()
-                if (status is None or r.status is status)
-                and (actor_type is None or r.actor.type == actor_type)
-                and (key is None or r.actor.key == key)
-                and (handler is None or r.handler == handler)
-            ),
-            key=lambda r: (r.created_at, r.id),
-            reverse=True,
-        )[:limit]
+        return _reads.select_records(
+            found.values(),
+            status=status,
+            actor_type=actor_type,
+            key=key,
+            handler=handler,
+            limit=limit,
+        )
 
     def get_state(self, actor: type | str, key: str) -> dict[str, Any]:
         """The committed state of one virtual object, decoded (for tools and tests).
@@ -503,8 +504,7 @@ class Node:
         """
         name = actor if isinstance(actor, str) else self._type_name(actor)
         actor_id = ActorId(type=name, key=validate_key(key))
-        ctx = SharedContext(self._services, InvocationId(bytes(20)), "get_state", actor_id)
-        return {name: ctx.get(name) for name in ctx.keys()}  # noqa: SIM118
+        return _reads.read_state(self._store, self._codec, actor_id)
 
     async def resume(self, invocation_id: str) -> None:
         """Give a paused invocation a fresh round of attempts.
@@ -516,6 +516,7 @@ class Node:
         inv = self._live(invocation_id)
         if inv.status is not InvocationStatus.PAUSED:
             raise UsageError(f"invocation {invocation_id} is {inv.status.value}, not paused")
+        _log.info("invocation %s resumed by an operator", inv.id, extra=_log_extra(inv))
         inv.status = InvocationStatus.INBOX
         inv.attempts = 0
         inv.last_error = None
@@ -543,6 +544,7 @@ class Node:
         if inv.status is InvocationStatus.PAUSED or inv.pause_requested:
             raise UsageError(f"invocation {invocation_id} is already paused")
         inv.pause_requested = True
+        _log.info("invocation %s paused by an operator", inv.id, extra=_log_extra(inv))
         if inv.status is InvocationStatus.SUSPENDED:
             await self._pause_now(inv)
             return
@@ -557,7 +559,7 @@ class Node:
         try:
             await self._write_record(inv)
         except StorageError as exc:
-            _log.error("could not record the pause of %s: %s", inv.id, exc)
+            _log.error("could not record the pause of %s: %s", inv.id, exc, extra=_log_extra(inv))
         inv.settle()
         self._check_idle()
 
@@ -573,6 +575,7 @@ class Node:
         if inv.kill_requested:
             return
         inv.kill_requested = True
+        _log.warning("invocation %s killed by an operator", inv.id, extra=_log_extra(inv))
         if inv.executing:
             # The task running it finalizes the kill: right away if it is in an attempt or a
             # backoff wait, else at its next check.
@@ -601,6 +604,7 @@ class Node:
         if inv.cancel_requested:
             return
         inv.cancel_requested = True
+        _log.info("invocation %s cancelled by an operator", inv.id, extra=_log_extra(inv))
         if (
             inv.executing
             or inv.status is InvocationStatus.SUSPENDED
@@ -696,6 +700,21 @@ class Node:
             invocations_in_memory=len(self._invocations),
             commits=stats.commits,
             batches=stats.batches,
+            map_grows=stats.map_grows,
+        )
+
+    def observation(self) -> Observation:
+        """Counters and gauges for metrics (``GET /metrics``): one pass over the invocations
+        and mailboxes in memory, so call it per scrape, not per request."""
+        stats = self._store.statistics()
+        return observe(
+            self._counters,
+            self._invocations.values(),
+            self._mailboxes.values(),
+            commits=stats.commits,
+            batches=stats.batches,
+            records=stats.records,
+            map_size=stats.map_size,
             map_grows=stats.map_grows,
         )
 
@@ -1091,6 +1110,7 @@ class Node:
         if suspend.wake_at is not None:
             heapq.heappush(self._timers, (suspend.wake_at, inv.id.raw, inv))
             self._timer_wakeup.set()
+        self._counters.suspended()
         if suspend.slot is not None:
             self._slot_waiters.setdefault(suspend.slot, []).append(inv)
             if self._store.get(*suspend.slot) is not None:
@@ -1250,7 +1270,7 @@ class Node:
     def _load_execution(self, inv: Invocation) -> Execution:
         """The journal, state view and outbox for a new attempt of `inv`."""
         suspend_after = self._options.suspend_after
-        return Execution.load(
+        execution = Execution.load(
             engine=self,
             invocation=inv,
             inv_id=inv.id,
@@ -1261,6 +1281,9 @@ class Node:
             always_replay=self._options.always_replay,
             suspend_after=None if suspend_after is None else suspend_after.total_seconds(),
         )
+        if execution.journal.committed_length:
+            self._counters.replayed()
+        return execution
 
     async def _run_handler(self, inv: Invocation, ctx: ServiceContext | SharedContext) -> bytes:
         hdef = inv.hdef
@@ -1274,8 +1297,9 @@ class Node:
     ) -> None:
         """Record a retryable failure durably: back off, or pause after the last attempt."""
         described = _describe(error)
-        log_extra = {"invocation_id": str(inv.id), "actor": str(inv.actor)}
+        log_extra = _log_extra(inv)
         inv.last_error = described
+        self._counters.failed_attempt(inv.hdef.actor.name, inv.hdef.name)
         if delay is None:
             _log.error(
                 "invocation %s (%s on %s) paused after %d attempts: %s",
@@ -1304,7 +1328,9 @@ class Node:
         try:
             await self._write_record(inv)
         except StorageError as exc:
-            _log.error("could not record the failed attempt of %s: %s", inv.id, exc)
+            _log.error(
+                "could not record the failed attempt of %s: %s", inv.id, exc, extra=log_extra
+            )
         if inv.status is InvocationStatus.PAUSED:
             inv.settle()
             self._check_idle()
@@ -1435,7 +1461,14 @@ class Node:
             self._notify(SLOTS, inv.reply_to)
         if inv.expires_at is not None:
             self._sweep_wakeup.set()  # only now is its expiry row committed
-        self._invocations.pop(inv.id, None)
+        if self._invocations.pop(inv.id, None) is not None:
+            failure = inv.failure
+            self._counters.finished(
+                inv.hdef.actor.name,
+                inv.hdef.name,
+                outcome_of(inv.status, failure.error_type if failure else None, inv.durable),
+                (self._now_us() - inv.created_at) / 1e6,
+            )
         if inv.reply_to is not None:
             caller_id = InvocationId(inv.reply_to[:20])
             callees = self._callees.get(caller_id)
@@ -1508,13 +1541,7 @@ class Node:
         return inv
 
     def _load_record(self, inv_id: InvocationId) -> InvocationRecord:
-        raw = self._store.get(INVOCATIONS, inv_id.raw)
-        if raw is None:
-            raise UnknownInvocation(
-                f"no invocation {inv_id}: it never existed, or it finished and its record was"
-                " not retained (use an idempotency key or NodeOptions.completed_retention)"
-            )
-        return InvocationRecord.from_wire(inv_id, self._codec.decode(raw))
+        return _reads.load_record(self._store, self._codec, inv_id)
 
     # ----------------------------------------------------------------------------- start-up
 
@@ -1557,6 +1584,7 @@ class Node:
                     " node that registers its handler opens this directory",
                     inv_id,
                     exc,
+                    extra={"invocation_id": str(inv_id), "actor": str(actor)},
                 )
                 continue
             if record.status.finished:
@@ -1564,6 +1592,9 @@ class Node:
                 stale.append(key)
                 continue
             inv = Invocation.from_record(record, hdef)
+            _log.debug(
+                "recovered invocation %s (%s)", inv.id, record.status.value, extra=_log_extra(inv)
+            )
             idem_key = inv.idempotency_table_key
             if idem_key is not None:
                 self._by_idempotency[idem_key] = inv

@@ -6,6 +6,7 @@ Examples::
     python -m bench --repeat 3           # medians of three runs
     python -m bench --quick --only a,b   # a quick look at (a) and (b)
     python -m bench --only d,e,f,g       # the durable-execution workloads
+    python -m bench --only h,i           # the HTTP workloads
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ _SIZE_FLAGS = {
     "f_entries": "journal entries recorded and replayed in (f)",
     "g_workflows": "workflows started and suspended in (g)",
     "g_concurrency": "concurrent starters in (g)",
+    "h_calls": "sequential HTTP calls timed in (h)",
+    "i_calls": "HTTP calls in total in (i)",
+    "i_clients": "concurrent HTTP clients (and keys) in (i)",
 }
 
 

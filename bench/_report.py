@@ -331,6 +331,47 @@ ROWS: tuple[RowSpec, ...] = (
         unit="",
         digits=2,
     ),
+    RowSpec(
+        id="h.p50_us",
+        workload="h",
+        label="call p50 (client send to response read)",
+        unit="µs",
+        target=Target(op="<", value=1_000),
+    ),
+    RowSpec(id="h.p99_us", workload="h", label="call p99", unit="µs"),
+    RowSpec(id="h.calls_per_s", workload="h", label="calls/s", unit="/s", digits=0),
+    RowSpec(id="h.p50_x_floor", workload="h", label="call p50 / floor p50", unit="x", digits=2),
+    RowSpec(
+        id="h.node_cpu_per_call_us",
+        workload="h",
+        label="node process CPU per call",
+        unit="µs",
+    ),
+    RowSpec(id="h.errors", workload="h", label="errors (non-2xx or lost)", unit="", digits=0),
+    RowSpec(
+        id="i.calls_per_s",
+        workload="i",
+        label="calls/s (every call durable)",
+        unit="/s",
+        digits=0,
+        target=Target(op=">=", value=3_000),
+    ),
+    RowSpec(id="i.p50_us", workload="i", label="call p50", unit="µs"),
+    RowSpec(id="i.p99_us", workload="i", label="call p99", unit="µs"),
+    RowSpec(
+        id="i.node_cpu_per_call_us",
+        workload="i",
+        label="node process CPU per call",
+        unit="µs",
+    ),
+    RowSpec(
+        id="i.client_cpu_per_call_us",
+        workload="i",
+        label="load client CPU per call",
+        unit="µs",
+    ),
+    RowSpec(id="i.calls_per_commit", workload="i", label="mean calls per commit", unit=""),
+    RowSpec(id="i.errors", workload="i", label="errors (non-2xx or lost)", unit="", digits=0),
 )
 
 

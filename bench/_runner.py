@@ -10,13 +10,14 @@ from pathlib import Path
 
 from ._durable import run_concurrent_workflows, run_replay_journal, run_sequential_workflows
 from ._floor import raw_lmdb_floor, run_store_floor
+from ._http import run_http_concurrent, run_http_sequential
 from ._idle import run_idle_actors
 from ._sizes import Sizes
 from ._stats import median_of_runs
 from ._suspended import run_suspended_workflows
 from ._workloads import run_concurrent, run_sequential
 
-WORKLOADS: tuple[str, ...] = ("floor", "a", "b", "c", "d", "e", "f", "g")
+WORKLOADS: tuple[str, ...] = ("floor", "a", "b", "c", "d", "e", "f", "g", "h", "i")
 """Every workload, in the order a run measures them. The floor always runs: it is what the
 other numbers are judged against."""
 
@@ -67,6 +68,16 @@ def _g(root: Path, sizes: Sizes) -> Metrics:
     return {f"g.{name}": value for name, value in result.items()}
 
 
+def _h(root: Path, sizes: Sizes) -> Metrics:
+    result = run_http_sequential(root, sizes.h_calls, sizes.h_warmup)
+    return {f"h.{name}": value for name, value in result.items()}
+
+
+def _i(root: Path, sizes: Sizes) -> Metrics:
+    result = run_http_concurrent(root, sizes.i_calls, sizes.i_clients, sizes.i_warmup_per_client)
+    return {f"i.{name}": value for name, value in result.items()}
+
+
 _RUNNERS: dict[str, Callable[[Path, Sizes], Metrics]] = {
     "floor": _floor,
     "a": _a,
@@ -76,6 +87,8 @@ _RUNNERS: dict[str, Callable[[Path, Sizes], Metrics]] = {
     "e": _e,
     "f": _f,
     "g": _g,
+    "h": _h,
+    "i": _i,
 }
 """The runner of every workload (a workload without one would be reported as not measured,
 see `_report.RowSpec.not_measured`)."""
@@ -86,10 +99,11 @@ def _derive(metrics: Metrics) -> None:
     floor = metrics.get("floor.raw.p50_us")
     if floor is None:
         return
-    for name in ("p50_us", "p99_us"):
-        measured = metrics.get(f"a.{name}")
-        if measured is not None:
-            metrics[f"a.{name.removesuffix('_us')}_x_floor"] = measured / floor
+    for workload in ("a", "h"):
+        for name in ("p50_us", "p99_us"):
+            measured = metrics.get(f"{workload}.{name}")
+            if measured is not None:
+                metrics[f"{workload}.{name.removesuffix('_us')}_x_floor"] = measured / floor
     ratios = {
         "d.step_x_floor": "d.step_p50_us",
         "d.run_p50_x_floor": "d.run_p50_us",

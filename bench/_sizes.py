@@ -37,6 +37,11 @@ class Sizes:
     f_entries: int = attrs.field(default=10_000, validator=_positive)
     g_workflows: int = attrs.field(default=100_000, validator=_positive)
     g_concurrency: int = attrs.field(default=64, validator=_positive)
+    h_calls: int = attrs.field(default=2_000, validator=_positive)
+    h_warmup: int = attrs.field(default=100, validator=_not_negative)
+    i_calls: int = attrs.field(default=20_000, validator=_positive)
+    i_clients: int = attrs.field(default=64, validator=_positive)
+    i_warmup_per_client: int = attrs.field(default=2, validator=_not_negative)
 
     @classmethod
     def full(cls) -> Sizes:
@@ -58,6 +63,9 @@ class Sizes:
             e_workflows=128,
             f_entries=1_000,
             g_workflows=2_000,
+            h_calls=200,
+            h_warmup=20,
+            i_calls=2_000,
         )
 
     def titles(self) -> dict[str, str]:
@@ -87,5 +95,13 @@ class Sizes:
             "g": (
                 f"(g) {self.g_workflows:,} workflows suspended on a 1-hour durable sleep"
                 f" ({self.g_concurrency} concurrent starters, separate process)"
+            ),
+            "h": (
+                f"(h) HTTP, 1 key, {self.h_calls:,} sequential POST /call/Counter/k/add [1]"
+                " (node in a subprocess, one keep-alive connection)"
+            ),
+            "i": (
+                f"(i) HTTP, {self.i_clients} concurrent clients on {self.i_clients} keys,"
+                f" {self.i_calls:,} POST /call (one keep-alive connection each)"
             ),
         }

@@ -869,21 +869,22 @@ def _unlock(fd: int) -> None:
 
 
 def _open_env(
-    path: str, tables: tuple[str, ...], options: LmdbOptions
+    path: str, tables: tuple[str, ...], options: LmdbOptions, readonly: bool = False
 ) -> tuple[lmdb.Environment, dict[str, _Db], int]:
-    """Open the environment, clear stale readers and create the tables (blocking)."""
+    """Open the environment, clear stale readers and create the tables (blocking); read-only:
+    open the existing tables and change nothing."""
     try:
         env = lmdb.open(
             path,
             map_size=options.map_size,
             subdir=True,
-            readonly=False,
+            readonly=readonly,
             sync=options.sync,
             metasync=True,
             writemap=False,
             map_async=False,
             lock=True,
-            create=True,
+            create=not readonly,
             max_readers=options.max_readers,
             max_dbs=len(tables) + 2,
         )
@@ -895,7 +896,9 @@ def _open_env(
     except lmdb.Error as exc:
         raise StorageError(f"opening the LMDB environment in {path} failed: {exc}") from exc
     try:
-        _check_flags(env, path, options)
+        _check_flags(env, path, options, readonly)
+        if readonly:
+            return env, _open_tables_readonly(env, path, tables), 0
         stale = env.reader_check()
         if stale:
             logger.warning("cleared %d stale LMDB reader slots in %s", stale, path)
@@ -917,7 +920,24 @@ def _open_env(
     return env, dbs, stale
 
 
-def _check_flags(env: lmdb.Environment, path: str, options: LmdbOptions) -> None:
+def _open_tables_readonly(
+    env: lmdb.Environment, path: str, tables: tuple[str, ...]
+) -> dict[str, _Db]:
+    dbs: dict[str, _Db] = {}
+    for table in tables:
+        try:
+            # Without `txn`, py-lmdb opens the handle in its own (read-only) transaction.
+            dbs[table] = env.open_db(table.encode("utf-8"), create=False)
+        except lmdb.NotFoundError:
+            raise StorageError(
+                f"{path} has no table {table!r}: it is not a data directory of this kind"
+            ) from None
+    return dbs
+
+
+def _check_flags(
+    env: lmdb.Environment, path: str, options: LmdbOptions, readonly: bool = False
+) -> None:
     """Assert the durability flags LMDB actually applied (RELIABILITY §4 rule 1)."""
     flags = env.flags()
     actual = {
@@ -936,7 +956,7 @@ def _check_flags(env: lmdb.Environment, path: str, options: LmdbOptions) -> None
         "writemap": False,
         "map_async": False,
         "lock": True,
-        "readonly": False,
+        "readonly": readonly,
     }
     wrong = {name: value for name, value in actual.items() if value != expected[name]}
     if wrong:
@@ -944,9 +964,13 @@ def _check_flags(env: lmdb.Environment, path: str, options: LmdbOptions) -> None
 
 
 def _open_sync(
-    path: str, tables: tuple[str, ...], options: LmdbOptions
+    path: str, tables: tuple[str, ...], options: LmdbOptions, readonly: bool = False
 ) -> tuple[lmdb.Environment, dict[str, _Db], int, int]:
-    os.makedirs(path, exist_ok=True)
+    if readonly:
+        if not os.path.isfile(os.path.join(path, "data.mdb")):
+            raise StorageError(f"{path} is not a data directory (it has no data.mdb)")
+    else:
+        os.makedirs(path, exist_ok=True)
     _warn_if_network_fs(path)
     if not options.sync:
         logger.warning(
@@ -954,7 +978,7 @@ def _open_sync(
         )
     lock_fd = _lock_data_dir(path)
     try:
-        env, dbs, stale = _open_env(path, tables, options)
+        env, dbs, stale = _open_env(path, tables, options, readonly)
     except BaseException:
         _unlock(lock_fd)
         raise
@@ -966,6 +990,8 @@ async def open_lmdb_store(
     path: str | os.PathLike[str],
     tables: Iterable[str],
     options: LmdbOptions = _DEFAULT_OPTIONS,
+    *,
+    readonly: bool = False,
 ) -> AsyncIterator[LmdbStore]:
     """Open (creating if needed) the LMDB store in directory `path`; close it on exit.
 
@@ -973,6 +999,9 @@ async def open_lmdb_store(
         path: The data directory. It is locked for this store until it closes.
         tables: Every table name the store will use; they are created if missing.
         options: Map size, limits and durability.
+        readonly: Open an existing store for reads only (tools inspecting a stopped node):
+            nothing is created or written, and `commit` fails. The directory is still locked,
+            so a running node is reported as `DataDirLocked`.
 
     Raises:
         DataDirLocked: another node (or another store in this process) has `path` open.
@@ -988,7 +1017,7 @@ async def open_lmdb_store(
     token = trio.lowlevel.current_trio_token()
     # Opening fsyncs (creating the tables is a write transaction): keep it off the trio thread.
     env, dbs, stale, lock_fd = await trio.to_thread.run_sync(
-        _open_sync, data_dir, table_names, options
+        _open_sync, data_dir, table_names, options, readonly
     )
     try:
         store = LmdbStore(

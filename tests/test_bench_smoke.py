@@ -90,6 +90,19 @@ EXPECTED_ROWS = {
     "g.starts_per_s",
     "g.settle_s",
     "g.commits_per_workflow",
+    "h.p50_us",
+    "h.p99_us",
+    "h.calls_per_s",
+    "h.p50_x_floor",
+    "h.node_cpu_per_call_us",
+    "h.errors",
+    "i.calls_per_s",
+    "i.p50_us",
+    "i.p99_us",
+    "i.node_cpu_per_call_us",
+    "i.client_cpu_per_call_us",
+    "i.calls_per_commit",
+    "i.errors",
 }
 
 TARGETED_ROWS = {
@@ -102,6 +115,8 @@ TARGETED_ROWS = {
     "e.steps_per_s",
     "f.resume_s",
     "g.rss_mb",
+    "h.p50_us",
+    "i.calls_per_s",
 }
 
 
@@ -141,6 +156,12 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
         "--g-workflows",
         "300",
         "--g-concurrency",
+        "8",
+        "--h-calls",
+        "50",
+        "--i-calls",
+        "256",
+        "--i-clients",
         "8",
         "--dir",
         str(tmp_path / "data"),
@@ -182,12 +203,16 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
         "(e) 10-step workflow, 4 concurrent: 4 callers on 4 keys, 16 invocations",
         "(f) replay of a 100-entry journal",
         "(g) 300 workflows suspended on a 1-hour durable sleep (8 concurrent starters",
+        "(h) HTTP, 1 key, 50 sequential POST /call/Counter/k/add [1]",
+        "(i) HTTP, 8 concurrent clients on 8 keys, 256 POST /call",
     ):
         assert heading in done.stdout
     assert "≥ 30,000" in done.stdout
     assert "≥ 50,000" in done.stdout
     assert "≤ 2.2 x" in done.stdout
     assert "< 500 MB" in done.stdout
+    assert "< 1,000 µs" in done.stdout
+    assert "≥ 3,000 /s" in done.stdout
     assert "not measured" not in done.stdout
     # The workflow workloads measure their commits instead of assuming them.
     assert rows["d.commits_per_workflow"]["value"] == 11
@@ -196,6 +221,9 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
     assert all(run["g.workflows"] == 300 for run in document["runs"])
     assert all(run["g.handler_entries"] == 300 for run in document["runs"])
     assert all(run["g.tasks_living"] <= run["g.baseline_tasks_living"] for run in document["runs"])
+    # Every HTTP call was answered 200 (and, checked by the workload, is in its counter).
+    assert all(run["h.calls"] == 50 and run["h.errors"] == 0 for run in document["runs"])
+    assert all(run["i.calls"] == 256 and run["i.errors"] == 0 for run in document["runs"])
     assert list((tmp_path / "data").iterdir()) == []
 
 

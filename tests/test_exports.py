@@ -14,6 +14,7 @@ import storage
 
 ACTORS = [
     "ActorError",
+    "App",
     "Awakeable",
     "CallAbandoned",
     "CallCycle",
