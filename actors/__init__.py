@@ -17,6 +17,7 @@ from ._app_spec import App as App
 from ._clock import TrioWallClock as TrioWallClock
 from ._clock import WallClock as WallClock
 from ._context import Awakeable as Awakeable
+from ._context import CallStep as CallStep
 from ._context import DurablePromise as DurablePromise
 from ._context import ObjectContext as ObjectContext
 from ._context import PromiseHandle as PromiseHandle
@@ -63,6 +64,7 @@ from ._retry import RetryPolicy as RetryPolicy
 
 __all__ = [
     "Step",
+    "CallStep",
     "JournalEntry",
     "InvocationCancelled",
     "NonDeterministicHandler",

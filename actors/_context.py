@@ -25,7 +25,7 @@ from storage import Codec, Reader
 
 from ._clock import WallClock, from_micros, to_micros
 from ._errors import CallCycle, ReadOnlyState, TerminalError, UsageError
-from ._journal import EntryKind
+from ._journal import Entry, EntryKind
 from ._layout import (
     MAX_STATE_NAME_BYTES,
     PROMISES,
@@ -79,7 +79,7 @@ def _check_name(name: object) -> str:
 class _Services:
     """What a context needs from its node (kept small and explicit)."""
 
-    __slots__ = ("clock", "codec", "reader", "sender")
+    __slots__ = ("clock", "codec", "deadlock", "reader", "sender")
 
     def __init__(
         self,
@@ -88,11 +88,14 @@ class _Services:
         reader: Reader,
         clock: WallClock,
         sender: Callable[..., Any] | None = None,
+        deadlock: Callable[[Any, Any], str | None] | None = None,
     ) -> None:
         self.codec = codec
         self.reader = reader
         self.clock = clock
         self.sender = sender
+        self.deadlock = deadlock
+        """(caller, target) -> the path of a waits-for cycle the call would close, or None."""
 
 
 class _BaseContext:
@@ -286,73 +289,229 @@ class _DurableSteps(_BaseContext):
             raise UsageError(f"ctx.step needs a non-empty step name, got {name!r}")
         return Step(name=name, fn=fn, args=args)
 
-    async def gather(self, *steps: Step) -> list[Any]:
-        """Run several side effects concurrently and journal their results in the order given.
+    @overload
+    def call_step(
+        self,
+        handler: Callable[[Any, ServiceContext, *Ts], Awaitable[Any]],
+        /,
+        *args: *Ts,
+    ) -> CallStep: ...
+    @overload
+    def call_step(
+        self,
+        handler: Callable[[Any, _AnyKeyedContext, *Ts], Awaitable[Any]],
+        key: str,
+        /,
+        *args: *Ts,
+    ) -> CallStep: ...
+    def call_step(  # type: ignore[misc]  # mypy cannot match *Ts overloads to *Any
+        self, handler: Callable[..., Awaitable[Any]], /, *args: Any
+    ) -> CallStep:
+        """Describe a call of another actor's handler for `gather` (nothing is sent yet).
 
-        All results are committed together in one durable point, in argument order, so a
-        re-execution returns them in the same order whatever order they finished in. If the
-        process dies before that commit, every step of the group runs again (the same
-        at-least-once window as `run`, for the whole group).
-
-        Returns:
-            The results, in the order of `steps`.
+        The target and arguments are checked now, as `call` checks them; `gather` sends the
+        request and waits for the reply. A described call is gathered once.
 
         Raises:
-            TerminalError: a step raised one; the other steps' results are journaled too,
-                and the first failure (in argument order) is raised, on every execution.
-            Exception: any other error fails the attempt (no step is journaled), as for `run`
-                without a retry policy.
+            UnknownHandler, InvalidKey, InvalidArguments, UnsupportedType, PayloadTooLarge.
+        """
+        self._execution()  # only inside its invocation
+        assert self._services.sender is not None
+        return CallStep(target=self._services.sender(handler, args))
+
+    async def gather(self, *items: Step | CallStep) -> list[Any]:
+        """Run side effects and calls concurrently; journal them in a fixed order.
+
+        Three phases, each journaled in argument order whatever order things finish in:
+        the requests of the calls are committed in one durable point (they are sent then);
+        the side effects run concurrently, while the callees work, and their results are
+        committed together; then the replies are awaited and committed together. A
+        re-execution therefore returns the same results in the same order. If the process
+        dies before the side effects' commit, every side effect of the group runs again (the
+        same at-least-once window as `run`, for the whole group); requests are never sent
+        twice.
+
+        Args:
+            items: side effects described by `step` and calls described by `call_step`.
+
+        Returns:
+            The results, in the order of `items`.
+
+        Raises:
+            TerminalError: a step or a callee raised one; every other result is journaled
+                too, and the first failure (in argument order) is raised, on every execution.
+            CallCycle: a call would deadlock (as for `call`); nothing is sent.
+            Exception: any other error in a step fails the attempt (no step is journaled), as
+                for `run` without a retry policy.
         """
         execution = self._execution()
         codec = self._services.codec
-        # The group's entries are committed together: either all are recorded or none is.
-        first = execution.match(EntryKind.RUN, steps[0].name) if steps else None
-        if first is not None:
-            entries = [first, *(execution.match(EntryKind.RUN, s.name) for s in steps[1:])]
-        else:
-            outcomes: list[Any] = [None] * len(steps)
-
-            async def one(index: int, step: Step) -> None:
-                try:
-                    value = await _call_step(step.fn, step.args)
-                    outcomes[index] = ("ok", codec.encode(value))
-                except TerminalError as exc:
-                    outcomes[index] = ("failed", Failure.of(exc))
-
-            try:
-                async with trio.open_nursery() as nursery:
-                    for index, step in enumerate(steps):
-                        nursery.start_soon(one, index, step)
-            except BaseExceptionGroup as group:
-                # A retryable error (or more) in some step: fail the attempt like `run` does.
-                cause: BaseException = group.exceptions[0]
-                while isinstance(cause, BaseExceptionGroup):
-                    cause = cause.exceptions[0]
-                raise cause from group
-            entries = []
-            for step, (kind, payload) in zip(steps, outcomes, strict=True):
-                if kind == "ok":
-                    entries.append(
-                        execution.append(EntryKind.RUN, step.name, value=payload, attempts=1)
-                    )
+        if not items:
+            return []
+        for item in items:
+            if isinstance(item, CallStep):
+                if item.gathered:
+                    raise UsageError("a ctx.call_step is gathered once; describe a new one")
+                item.gathered = True
+            elif not isinstance(item, Step):
+                raise UsageError(
+                    f"ctx.gather takes ctx.step(...) and ctx.call_step(...) items, got {item!r}"
+                )
+        # Phase 1: the requests, committed together (all or none is recorded).
+        calls: dict[int, Entry] = {}
+        new: dict[int, Any] = {}
+        for position, item in enumerate(items):
+            if isinstance(item, CallStep):
+                entry = execution.match(EntryKind.CALL, item.target.hdef.qualified_name)
+                if entry is None:
+                    new[position] = item.target
                 else:
-                    entries.append(
-                        execution.append(
-                            EntryKind.RUN, step.name, failure=payload.to_wire(), attempts=1
-                        )
-                    )
-            await execution.durable_point()
+                    calls[position] = entry
+        if new:
+            # Every call of the group is checked before any is journaled: a refused group
+            # sends nothing.
+            refusal = None
+            for target in new.values():
+                refusal = refusal or self._refusal(execution, target)
+            for position, target in new.items():
+                calls[position] = self._journal_call(execution, target, refusal)
+            if refusal is None:
+                await execution.durable_point()
+        for entry in calls.values():
+            _raise_refused(entry)
+        # Phase 2: the side effects, run while the callees work.
+        steps = [(p, item) for p, item in enumerate(items) if isinstance(item, Step)]
+        runs = dict(zip((p for p, _ in steps), await self._run_steps(steps), strict=True))
+        # Phase 3: the replies, committed together.
+        replies: dict[int, bytes | None] = {}
+        if calls:
+            names = {p: f"call-{entry.index}" for p, entry in calls.items()}
+            first = next(iter(calls))
+            recorded = execution.match(EntryKind.OUTCOME, names[first])
+            if recorded is not None:
+                replies[first] = recorded.value
+                for position in list(calls)[1:]:
+                    found = execution.match(EntryKind.OUTCOME, names[position])
+                    assert found is not None  # committed with the first one
+                    replies[position] = found.value
+            else:
+                if execution.has_pending():
+                    await execution.durable_point()
+                for position, entry in calls.items():
+                    # One wait after the other: the callees run concurrently anyway, and a
+                    # reply that arrives early waits in its slot row.
+                    key = slot_key(self._invocation_id, entry.index)
+                    replies[position] = await execution.await_slot(SLOTS, key, None)
+                for position in calls:
+                    execution.append(EntryKind.OUTCOME, names[position], value=replies[position])
+                await execution.durable_point()
         results: list[Any] = []
-        for entry in entries:
-            assert entry is not None
-            if entry.failure is not None:
-                failure = Failure.from_wire(entry.failure)
+        for position in range(len(items)):
+            if position in replies:
+                results.append(unpack_outcome(codec, replies[position]))
+                continue
+            run = runs[position]
+            if run.failure is not None:
+                failure = Failure.from_wire(run.failure)
                 raise TerminalError(
                     failure.message, code=failure.code, error_type=failure.error_type
                 )
-            assert entry.value is not None
-            results.append(codec.decode(entry.value))
+            assert run.value is not None
+            results.append(codec.decode(run.value))
         return results
+
+    async def _run_steps(self, steps: list[tuple[int, Step]]) -> list[Entry]:
+        """Run `steps` concurrently (or replay them) and journal their results together, in
+        order, in one durable point."""
+        if not steps:
+            return []
+        execution = self._execution()
+        codec = self._services.codec
+        first = execution.match(EntryKind.RUN, steps[0][1].name)
+        if first is not None:
+            rest = [execution.match(EntryKind.RUN, s.name) for _, s in steps[1:]]
+            assert all(e is not None for e in rest)  # committed with the first one
+            return [first, *(e for e in rest if e is not None)]
+        outcomes: list[Any] = [None] * len(steps)
+
+        async def one(index: int, step: Step) -> None:
+            try:
+                value = await _call_step(step.fn, step.args)
+                outcomes[index] = ("ok", codec.encode(value))
+            except TerminalError as exc:
+                outcomes[index] = ("failed", Failure.of(exc))
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for index, (_, step) in enumerate(steps):
+                    nursery.start_soon(one, index, step)
+        except BaseExceptionGroup as group:
+            # A retryable error (or more) in some step: fail the attempt like `run` does.
+            cause: BaseException = group.exceptions[0]
+            while isinstance(cause, BaseExceptionGroup):
+                cause = cause.exceptions[0]
+            raise cause from group
+        entries = []
+        for (_, step), (kind, payload) in zip(steps, outcomes, strict=True):
+            if kind == "ok":
+                entries.append(
+                    execution.append(EntryKind.RUN, step.name, value=payload, attempts=1)
+                )
+            else:
+                entries.append(
+                    execution.append(
+                        EntryKind.RUN, step.name, failure=payload.to_wire(), attempts=1
+                    )
+                )
+        await execution.durable_point()
+        return entries
+
+    def _refusal(self, execution: Execution, target: Any) -> str | None:
+        """Why a call from this invocation to `target` would deadlock (None: it would not).
+
+        Raises:
+            CallCycle: `target` is already in this invocation's chain of callers (the check is
+                deterministic: the chain is stored with the invocation).
+        """
+        caller = execution.invocation
+        chain = tuple(caller.chain)
+        if caller.hdef.kind.value in ("exclusive", "run"):
+            chain = (*chain, str(caller.actor))
+        if target.hdef.kind.value in ("exclusive", "run") and str(target.actor) in chain:
+            path = " -> ".join((*chain, str(target.actor)))
+            raise CallCycle(
+                f"call cycle {path}: {target.actor} is waiting (directly or through other"
+                " calls) for this invocation, so this call would deadlock. Use ctx.send"
+                " for one of the directions, or move the shared work into a service"
+            )
+        target.chain = chain
+        deadlock = self._services.deadlock
+        if deadlock is None:
+            return None
+        cycle = deadlock(caller, target)
+        if cycle is None:
+            return None
+        return (
+            f"call cycle {cycle}: {target.actor} is held by an invocation that is waiting"
+            " (through calls started elsewhere) for this one, so this call would deadlock; it"
+            " is refused. Use ctx.send for one of the directions, or let one of them finish"
+            " first"
+        )
+
+    def _journal_call(self, execution: Execution, target: Any, refusal: str | None = None) -> Entry:
+        """Journal a new request to `target` (pending until the next durable point, which
+        enqueues it), or, with `refusal`, the refusal of the call (so that a re-execution
+        refuses it again whatever the other invocations do by then)."""
+        name = target.hdef.qualified_name
+        if refusal is not None:
+            failure = Failure(error_type="CallCycle", message=refusal, code=409)
+            return execution.append(EntryKind.CALL, name, failure=failure.to_wire())
+        entry = execution.append(
+            EntryKind.CALL, name, value=self._services.codec.encode(str(target.id))
+        )
+        target.reply_to = slot_key(self._invocation_id, entry.index)
+        execution.outbox.append(target)
+        return entry
 
     async def _record_failure(self, name: str, failure: Failure, attempts: int) -> NoReturn:
         execution = self._execution()
@@ -486,24 +645,11 @@ class _DurableSteps(_BaseContext):
         name = target.hdef.qualified_name
         entry = execution.match(EntryKind.CALL, name)
         if entry is None:
-            caller = execution.invocation
-            chain = tuple(caller.chain)
-            if caller.hdef.kind.value in ("exclusive", "run"):
-                chain = (*chain, str(caller.actor))
-            if target.hdef.kind.value in ("exclusive", "run") and str(target.actor) in chain:
-                path = " -> ".join((*chain, str(target.actor)))
-                raise CallCycle(
-                    f"call cycle {path}: {target.actor} is waiting (directly or through other"
-                    " calls) for this invocation, so this call would deadlock. Use ctx.send"
-                    " for one of the directions, or move the shared work into a service"
-                )
-            entry = execution.append(
-                EntryKind.CALL, name, value=self._services.codec.encode(str(target.id))
-            )
-            target.reply_to = slot_key(self._invocation_id, entry.index)
-            target.chain = chain
-            execution.outbox.append(target)
-            await execution.durable_point()
+            refusal = self._refusal(execution, target)
+            entry = self._journal_call(execution, target, refusal)
+            if refusal is None:
+                await execution.durable_point()
+        _raise_refused(entry)
         return await self._wait_slot(
             f"call-{entry.index}", SLOTS, slot_key(self._invocation_id, entry.index), None
         )
@@ -619,7 +765,17 @@ def _refuse(ctx: SharedContext, name: str) -> NoReturn:
             f"ctx.{name}() is not available in shared handler {ctx._handler}: shared handlers"
             " are read-only. Make the handler @actors.exclusive to change state"
         )
-    if name in ("run", "sleep", "sleep_until", "send", "call", "awakeable"):
+    if name in (
+        "run",
+        "sleep",
+        "sleep_until",
+        "send",
+        "call",
+        "awakeable",
+        "step",
+        "call_step",
+        "gather",
+    ):
         raise ReadOnlyState(
             f"ctx.{name}() is not available in shared handler {ctx._handler}: shared handlers"
             " take no durable steps. Use an @actors.exclusive handler or a service"
@@ -687,6 +843,12 @@ class ObjectContext(_DurableSteps, SharedContext):
         execution.dirty = True
 
 
+def _raise_refused(entry: Entry) -> None:
+    """Raise the `CallCycle` a `CALL` entry recorded instead of a request, if it did."""
+    if entry.failure is not None:
+        raise CallCycle(Failure.from_wire(entry.failure).message)
+
+
 def pack_outcome(
     codec: Codec, *, value: bytes | None = None, failure: Failure | None = None
 ) -> bytes:
@@ -719,6 +881,15 @@ class Step:
     name: str
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+
+
+@attrs.define(kw_only=True)
+class CallStep:
+    """A call described by `ctx.call_step`, sent and awaited by `ctx.gather` (once)."""
+
+    target: Any
+    """The callee's invocation, built (and checked) when the call was described."""
+    gathered: bool = False
 
 
 class Awakeable:

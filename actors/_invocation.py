@@ -123,6 +123,8 @@ class Invocation:
         inv.reply_to = record.reply_to
         inv.not_before = record.not_before
         inv.chain = record.chain
+        inv.cancel_requested = record.cancel_requested
+        inv.pause_requested = record.pause_requested
         inv.durable = True
         return inv
 
@@ -147,6 +149,8 @@ class Invocation:
             reply_to=self.reply_to,
             not_before=self.not_before,
             chain=self.chain,
+            cancel_requested=self.cancel_requested,
+            pause_requested=self.pause_requested,
         )
 
     @property

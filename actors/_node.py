@@ -152,7 +152,11 @@ class Node:
         self._nursery = nursery
         self._rng = random.Random(options.seed)  # reseeded by `_start` with the open count
         self._services = _Services(
-            codec=codec, reader=store, clock=clock, sender=self._prepare_send
+            codec=codec,
+            reader=store,
+            clock=clock,
+            sender=self._prepare_send,
+            deadlock=self._deadlock,
         )
         fast_now = getattr(clock, "now_micros", None)
         self._now_us: Callable[[], int] = (
@@ -172,6 +176,8 @@ class Node:
         self._slot_waiters: dict[tuple[str, bytes], list[Invocation]] = {}
         self._timer_wakeup = trio.Event()
         self._counters = Counters()
+        self._callees: dict[InvocationId, set[Invocation]] = {}
+        """Unfinished invocations called through `ctx.call`, by the id of their caller."""
 
     # ----------------------------------------------------------------------------- public API
 
@@ -543,7 +549,9 @@ class Node:
         _log.info("invocation %s paused by an operator", inv.id, extra=_log_extra(inv))
         if inv.status is InvocationStatus.SUSPENDED:
             await self._pause_now(inv)
-        elif inv.executing and inv.waiting and inv.scope is not None:
+            return
+        await self._persist_request(inv)
+        if inv.executing and inv.waiting and inv.scope is not None:
             inv.scope.cancel()
 
     async def _pause_now(self, inv: Invocation) -> None:
@@ -599,19 +607,20 @@ class Node:
             return
         inv.cancel_requested = True
         _log.info("invocation %s cancelled by an operator", inv.id, extra=_log_extra(inv))
-        if inv.executing or inv.status is InvocationStatus.SUSPENDED:
+        if (
+            inv.executing
+            or inv.status is InvocationStatus.SUSPENDED
+            or (inv.status is not InvocationStatus.PAUSED and self._started(inv))
+        ):
             # The handler gets the cancellation at its wait (a suspended one by replay, once
             # woken), so its compensation runs; the invocations it waits on are cancelled too.
+            # The request is stored first, so that a restart before the handler reacts still
+            # delivers it (recovery also cancels the calls again, see `_cancel_calls`).
+            await self._persist_request(inv)
             if inv.waiting and inv.scope is not None:
                 inv.scope.cancel()
-            execution = inv.execution or self._load_execution(inv)
-            children = execution.outstanding_calls()
             self._wake(inv)
-            for child in children:
-                try:
-                    await self.cancel(child)
-                except UnknownInvocation:
-                    pass  # it finished meanwhile
+            await self._cancel_calls(inv)
             return
         mailbox = self._mailboxes.get(inv.actor)
         if mailbox is not None and mailbox.remove(inv.key):
@@ -628,6 +637,54 @@ class Node:
         self._forget(inv)
         if mailbox is not None and mailbox.idle and self._mailboxes.get(inv.actor) is mailbox:
             del self._mailboxes[inv.actor]
+
+    def _started(self, inv: Invocation) -> bool:
+        """Whether `inv` has committed journal entries (an attempt began before a restart or
+        a retry): it must take the cancellation where its handler is, to compensate."""
+        if not inv.durable:
+            return False
+        start = inv.id.raw
+        return bool(self._store.scan(JOURNAL, start=start, stop=prefix_end(start), limit=1))
+
+    async def _cancel_calls(self, inv: Invocation) -> None:
+        """Cancel the invocations `inv` called and has no reply from yet."""
+        execution = inv.execution or self._load_execution(inv)
+        await self._cancel_all(execution.outstanding_calls())
+
+    async def _cancel_all(self, invocation_ids: list[str]) -> None:
+        for invocation_id in invocation_ids:
+            try:
+                await self.cancel(invocation_id)
+            except UnknownInvocation:
+                pass  # it finished meanwhile
+
+    async def _persist_request(self, inv: Invocation) -> None:
+        """Store a cancel or pause request in the record of a durable invocation that has not
+        reacted to it yet, so that a restart delivers it. The write requires the record to be
+        unchanged since it was read: a record rewritten meanwhile is read again, and one
+        deleted or finished meanwhile needs nothing."""
+        while inv.durable and self._invocations.get(inv.id) is inv:
+            raw = self._store.get(INVOCATIONS, inv.id.raw)
+            if raw is None:
+                return
+            record = InvocationRecord.from_wire(inv.id, self._codec.decode(raw))
+            if record.status.finished:
+                return
+            updated = attrs.evolve(
+                record,
+                cancel_requested=inv.cancel_requested,
+                pause_requested=inv.pause_requested,
+            )
+            if updated == record:
+                return
+            batch = self._batch()
+            batch.require(INVOCATIONS, inv.id.raw, raw)
+            batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(updated.to_wire()))
+            try:
+                await self._store.commit(batch)
+            except BatchConflict:
+                continue
+            return
 
     async def wait_idle(self) -> None:
         """Wait until nothing can make progress without outside help: no invocation is
@@ -985,8 +1042,13 @@ class Node:
         elif mailbox.idle and self._mailboxes.get(actor) is mailbox:
             del self._mailboxes[actor]
 
+    def _track_call(self, inv: Invocation) -> None:
+        if inv.reply_to is not None:
+            self._callees.setdefault(InvocationId(inv.reply_to[:20]), set()).add(inv)
+
     def _dispatch(self, inv: Invocation) -> None:
         self._invocations[inv.id] = inv
+        self._track_call(inv)
         self._busy()
         if inv.status is InvocationStatus.SCHEDULED:
             if inv.not_before is not None and inv.not_before > self._now_us():
@@ -1002,6 +1064,50 @@ class Node:
                 self._nursery.start_soon(self._consume, inv.actor, mailbox)
         else:
             self._nursery.start_soon(self._execute, inv)
+
+    def _deadlock(self, caller: Any, target: Any) -> str | None:
+        """The waits-for cycle that `caller` would close by waiting on `target`, as a path of
+        actors, or None.
+
+        An invocation waits for the invocations it called, and one queued behind the
+        holder of its key (the invocation running there, or suspended or paused at its
+        head) waits for that holder. The call closes a cycle if, from `target`, those waits
+        lead back to `caller`. This sees cycles between independent chains of calls (an
+        invocation on `x` calls `y` while one on `y`, started elsewhere, calls `x`), which the
+        chain carried by each call cannot.
+        """
+        if not target.hdef.holds_key:
+            return None  # a shared handler or a service does not queue behind anyone
+        parents: dict[int, Invocation | None] = {}
+        stack: list[tuple[Invocation, Invocation | None]] = []
+        mailbox = self._mailboxes.get(target.actor)
+        holder = None if mailbox is None else (mailbox.running or mailbox.blocked_by)
+        if holder is None:
+            return None
+        stack.append((holder, None))
+        while stack:
+            inv, parent = stack.pop()
+            if id(inv) in parents:
+                continue
+            parents[id(inv)] = parent
+            if inv is caller:
+                back: list[Invocation] = []
+                step = parent
+                while step is not None:
+                    back.append(step)
+                    step = parents[id(step)]
+                names: list[str] = []
+                for waiting in (caller, target, *reversed(back), caller):
+                    if not names or names[-1] != str(waiting.actor):
+                        names.append(str(waiting.actor))
+                return " -> ".join(names)
+            stack.extend((callee, inv) for callee in self._callees.get(inv.id, ()))
+            if inv.hdef.holds_key:
+                box = self._mailboxes.get(inv.actor)
+                head = None if box is None else (box.running or box.blocked_by)
+                if head is not None and head is not inv:
+                    stack.append((head, inv))  # queued behind the holder of its key
+        return None
 
     def _suspend(self, inv: Invocation, suspend: Suspend) -> None:
         """Take a waiting invocation out of memory until its timer or slot wakes it."""
@@ -1308,7 +1414,7 @@ class Node:
         inv.failure = failure
         inv.inbox_seq = None
         inv.next_retry_at = None
-        if inv.reply_to is not None:
+        if inv.reply_to is not None and self._caller_waits(inv.reply_to):
             if status is InvocationStatus.KILLED:
                 failure = Failure(
                     error_type="InvocationKilled",
@@ -1339,6 +1445,21 @@ class Node:
             idem_key = inv.idempotency_table_key
             if idem_key is not None:
                 batch.delete(IDEMPOTENCY, idem_key)
+            if inv.hdef.kind is HandlerKind.RUN:
+                self._drop_run_rows(batch, inv.actor, inv.id)  # no retention: it expires now
+
+    def _caller_waits(self, reply_to: bytes) -> bool:
+        """Whether the caller a reply is addressed to has not finished: a caller that was
+        cancelled or killed while it waited deleted its slots, and a late reply would stay
+        behind forever."""
+        caller_id = InvocationId(reply_to[:20])
+        caller = self._invocations.get(caller_id)
+        if caller is not None:
+            return not caller.status.finished
+        raw = self._store.get(INVOCATIONS, caller_id.raw)
+        if raw is None:
+            return False
+        return not InvocationRecord.from_wire(caller_id, self._codec.decode(raw)).status.finished
 
     def _forget(self, inv: Invocation) -> None:
         """Drop a finished (or failed, never durable) invocation from memory, after its last
@@ -1355,6 +1476,13 @@ class Node:
                 outcome_of(inv.status, failure.error_type if failure else None, inv.durable),
                 (self._now_us() - inv.created_at) / 1e6,
             )
+        if inv.reply_to is not None:
+            caller_id = InvocationId(inv.reply_to[:20])
+            callees = self._callees.get(caller_id)
+            if callees is not None:
+                callees.discard(inv)
+                if not callees:
+                    del self._callees[caller_id]
         idem_key = inv.idempotency_table_key
         if idem_key is not None and self._by_idempotency.get(idem_key) is inv:
             del self._by_idempotency[idem_key]
@@ -1479,11 +1607,17 @@ class Node:
                 self._by_idempotency[idem_key] = inv
             if record.status is InvocationStatus.PAUSED:
                 self._invocations[inv.id] = inv
+                self._track_call(inv)
                 inv.settle()
                 if hdef.holds_key:
                     self._mailboxes.setdefault(actor, Mailbox()).block(inv)
             else:
                 self._dispatch(inv)
+                if inv.cancel_requested:
+                    # The crash may have come before the request reached its calls (read
+                    # now, before the invocation runs and its journal can go away).
+                    children = self._load_execution(inv).outstanding_calls()
+                    self._nursery.start_soon(self._cancel_all, children)
         return stale
 
     async def _fire_timers(self) -> None:
@@ -1539,6 +1673,17 @@ class Node:
             idem = record.actor.idempotency_key(record.handler, record.idempotency_key)
             if self._store.get(IDEMPOTENCY, idem) == inv_id.raw:
                 batch.delete(IDEMPOTENCY, idem)
+        actor_def = self._registry.actors.get(record.actor.type)
+        handler = None if actor_def is None else actor_def.handlers.get(record.handler)
+        if handler is not None and handler.kind is HandlerKind.RUN:
+            self._drop_run_rows(batch, record.actor, inv_id)
+
+    def _drop_run_rows(self, batch: Batch, actor: ActorId, inv_id: InvocationId) -> None:
+        """When a workflow run's record goes: its key's promises, and any slot row still
+        addressed to the run (a late call reply or awakeable completion), go with it."""
+        for table, start in ((PROMISES, actor.prefix), (SLOTS, inv_id.raw)):
+            for key, _ in self._store.scan(table, start=start, stop=prefix_end(start)):
+                batch.delete(table, key)
 
     async def _close(self) -> None:
         self._closed = True

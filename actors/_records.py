@@ -95,6 +95,10 @@ class InvocationRecord:
     chain: tuple[str, ...] = ()
     """The actors (``Type/key``) whose exclusive invocations wait on this one, outermost
     first: a call into one of them would deadlock."""
+    cancel_requested: bool = False
+    """`Node.cancel` asked for it and the handler may not have reacted yet."""
+    pause_requested: bool = False
+    """`Node.pause` asked for it and it may not have paused yet."""
 
     def to_wire(self) -> dict[str, Any]:
         """The stored form: a map of builtins (fast to encode, versioned)."""
@@ -118,6 +122,8 @@ class InvocationRecord:
             "reply": self.reply_to,
             "due": self.not_before,
             "chain": list(self.chain),
+            "cancel": self.cancel_requested,
+            "pause": self.pause_requested,
         }
 
     @classmethod
@@ -145,6 +151,8 @@ class InvocationRecord:
             reply_to=row.get("reply"),
             not_before=row.get("due"),
             chain=tuple(row.get("chain") or ()),
+            cancel_requested=bool(row.get("cancel")),
+            pause_requested=bool(row.get("pause")),
         )
 
     @property

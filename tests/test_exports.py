@@ -18,6 +18,7 @@ ACTORS = [
     "Awakeable",
     "CallAbandoned",
     "CallCycle",
+    "CallStep",
     "CodecError",
     "DataDirLocked",
     "DefinitionError",
