@@ -687,10 +687,8 @@ def show_invocation(
     if entries:
         out.print()
         out.print(_timeline(record, entries))
-    elif record.get("status") in ("completed", "killed"):
-        out.print("  (finished: its journal was dropped)")
     else:
-        out.print("  (no journal entries yet)")
+        out.print("  (no journal entries)")
 
 
 def _lifecycle(action: str, doc: str) -> None:

@@ -29,7 +29,7 @@ from storage import (
 )
 
 from . import _reads
-from ._clock import WallClock, from_micros, to_micros
+from ._clock import WallClock, to_micros
 from ._context import (
     ObjectContext,
     ServiceContext,
@@ -39,7 +39,6 @@ from ._context import (
     _AnyKeyedContext,
     _Services,
     pack_outcome,
-    unpack_outcome,
 )
 from ._definitions import ActorKind, HandlerKind
 from ._errors import (
@@ -56,7 +55,6 @@ from ._errors import (
     UsageError,
 )
 from ._execution import (
-    IMAGES_INDEX,
     Diverged,
     Execution,
     Killed,
@@ -65,7 +63,7 @@ from ._execution import (
     Suspend,
 )
 from ._invocation import Invocation
-from ._journal import Entry, EntryKind, JournalEntry
+from ._journal import JournalEntry
 from ._layout import (
     EXPIRY,
     IDEMPOTENCY,
@@ -423,37 +421,7 @@ class Node:
         Raises:
             UnknownInvocation: not an invocation id.
         """
-        inv_id = InvocationId.parse(invocation_id)
-        entries: list[JournalEntry] = []
-        start = inv_id.raw
-        for key, raw in self._store.scan(JOURNAL, start=start, stop=prefix_end(start)):
-            index = int.from_bytes(key[len(start) :], "big")
-            if index == IMAGES_INDEX:
-                continue
-            entry = Entry.from_wire(index, self._codec.decode(raw))
-            value: Any = None
-            if entry.value is not None and entry.kind is not EntryKind.OUTCOME:
-                value = self._codec.decode(entry.value)
-            elif entry.value is not None:
-                try:
-                    value = unpack_outcome(self._codec, entry.value)
-                except TerminalError as exc:
-                    value = f"failed: {exc.message}"
-            failure = None
-            if entry.failure is not None:
-                failure = Failure.from_wire(entry.failure).message
-            entries.append(
-                JournalEntry(
-                    index=index,
-                    kind=entry.kind.value,
-                    name=entry.name,
-                    value=value,
-                    failure=failure,
-                    recorded_at=None if entry.at is None else from_micros(entry.at),
-                    attempts=entry.attempts,
-                )
-            )
-        return entries
+        return _reads.read_journal(self._store, self._codec, InvocationId.parse(invocation_id))
 
     def handler(self, type_name: str, handler_name: str) -> Callable[..., Awaitable[Any]]:
         """The handler function registered under these names, for callers that only have

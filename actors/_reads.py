@@ -13,6 +13,7 @@ from typing import Any
 
 from storage import Codec, Reader
 
+from ._clock import from_micros
 from ._errors import UnknownInvocation
 from ._execution import IMAGES_INDEX
 from ._journal import Entry, EntryKind, JournalEntry
@@ -107,6 +108,8 @@ def read_journal(
                 name=entry.name,
                 value=value,
                 failure=failure,
+                recorded_at=None if entry.at is None else from_micros(entry.at),
+                attempts=entry.attempts,
             )
         )
     return entries

@@ -73,7 +73,7 @@ def test_list_show_and_state_of_a_stopped_node(stopped: tuple[Path, str, str]) -
     assert finished.exit_code == 0, finished.output
     assert "  status           completed\n" in finished.stdout
     assert "  result           1\n" in finished.stdout
-    assert finished.stdout.endswith("(finished: its journal was dropped)\n")
+    assert finished.stdout.endswith("  (no journal entries)\n")  # `note` takes no steps
 
     decoded = invoke(["journal", "show", booking, "--json", "--data", str(data), "--app", APP])
     assert decoded.exit_code == 0, decoded.output
