@@ -68,6 +68,10 @@ def test_list_show_and_state_of_a_stopped_node(stopped: tuple[Path, str, str]) -
     timeline = invoke(["invocations", "show", booking, "--data", str(data)])
     assert timeline.exit_code == 0, timeline.output
     assert "<undecodable: " in timeline.stdout
+    header = next(line for line in timeline.stdout.splitlines() if line.startswith("#"))
+    assert header.split()[:6] == ["#", "kind", "name", "at", "took", "attempts"]
+    assert journal[0]["recorded_at"] is not None
+    assert journal[0]["attempts"] == 1
 
     finished = invoke(["invocations", "show", note, "--data", str(data)])
     assert finished.exit_code == 0, finished.output
