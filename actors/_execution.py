@@ -350,15 +350,19 @@ class Execution:
                 JOURNAL, entry_key(self.invocation.id, entry.index), codec.encode(entry.to_wire())
             )
 
-    def finish_rows(self, batch: Batch) -> list[Any]:
-        """At completion: state writes, sent messages, and the journal's deletion. Returns
-        the messages to deliver once the batch is committed."""
+    def finish_rows(self, batch: Batch, *, keep_journal: bool = False) -> list[Any]:
+        """At completion: state writes, sent messages, and the journal's deletion (unless
+        `keep_journal`: a retained record keeps its journal for tools until it expires).
+        Returns the messages to deliver once the batch is committed."""
         self.state_rows(batch)
         sent, self.outbox = self.outbox, []
         self.engine.outbox_rows(sent, batch)
         inv_id = self.invocation.id
-        for index in range(self.journal.committed_length):
-            batch.delete(JOURNAL, entry_key(inv_id, index))
+        if keep_journal:
+            self.journal_rows(batch, self.journal.entries()[self.journal.committed_length :])
+        else:
+            for index in range(self.journal.committed_length):
+                batch.delete(JOURNAL, entry_key(inv_id, index))
         for entry in self.journal.entries():
             if entry.kind in (EntryKind.CALL, EntryKind.AWAKEABLE):
                 batch.delete(SLOTS, slot_key(inv_id, entry.index))

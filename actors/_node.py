@@ -416,7 +416,9 @@ class Node:
         return self._load_record(inv_id)
 
     def get_journal(self, invocation_id: str) -> list[JournalEntry]:
-        """The committed journal of an unfinished invocation (finished ones drop theirs).
+        """The committed journal of an invocation: while it runs, and after it completed for
+        as long as its record is retained (`NodeOptions.completed_retention`,
+        `idempotency_retention`).
 
         Raises:
             UnknownInvocation: not an invocation id.
@@ -1323,7 +1325,7 @@ class Node:
         sent: list[Any] = []
         execution = ctx._exec
         if execution is not None:
-            sent = execution.finish_rows(batch)
+            sent = execution.finish_rows(batch, keep_journal=self._retention(inv) > timedelta(0))
         promises: list[bytes] = []
         if isinstance(ctx, SharedContext):
             for name, outcome in ctx._promise_writes.items():
@@ -1394,11 +1396,7 @@ class Node:
                 inv.reply_to,
                 pack_outcome(self._codec, value=result, failure=failure),
             )
-        retention = (
-            self._options.idempotency_retention
-            if inv.idempotency_key is not None
-            else self._options.completed_retention
-        )
+        retention = self._retention(inv)
         if retention > timedelta(0):
             now = self._clock.now()
             inv.modified_at = to_micros(now)
@@ -1629,6 +1627,12 @@ class Node:
             with trio.move_on_after(wait):
                 await self._sweep_wakeup.wait()
 
+    def _retention(self, inv: Invocation) -> timedelta:
+        """How long `inv`'s record (and journal) is kept once it finishes."""
+        if inv.idempotency_key is not None:
+            return self._options.idempotency_retention
+        return self._options.completed_retention
+
     def _expire(self, batch: Batch, inv_id: InvocationId, expires_at: int) -> None:
         raw = self._store.get(INVOCATIONS, inv_id.raw)
         if raw is None or inv_id in self._invocations:
@@ -1637,6 +1641,8 @@ class Node:
         if record.expires_at != expires_at:
             return
         batch.delete(INVOCATIONS, inv_id.raw)
+        for key, _ in self._store.scan(JOURNAL, start=inv_id.raw, stop=prefix_end(inv_id.raw)):
+            batch.delete(JOURNAL, key)  # the journal kept for tools goes with the record
         if record.idempotency_key is not None:
             idem = record.actor.idempotency_key(record.handler, record.idempotency_key)
             if self._store.get(IDEMPOTENCY, idem) == inv_id.raw:

@@ -362,8 +362,9 @@ def timeline(record: InvocationRecord, entries: Sequence[JournalEntry]) -> str:
     if not entries:
         if record.status.finished:
             return (
-                '<p class="empty" id="journal-empty">A finished invocation\'s journal is'
-                " dropped at completion; its output is below.</p>"
+                '<p class="empty" id="journal-empty">No journal: it recorded no step, or its'
+                " journal was not kept (a finished invocation keeps it only while its record"
+                " is retained); its output is below.</p>"
             )
         return '<p class="empty" id="journal-empty">No step recorded yet.</p>'
     previous: int | None = record.created_at

@@ -77,17 +77,23 @@ async def test_promises_go_with_the_expired_run_record(
     gone = {table: sorted(set(rows) - set(after[table])) for table, rows in before.items() if rows}
     added = {t: sorted(set(after[t]) - set(before.get(t, {}))) for t in after if t != "meta"}
     assert not any(added.values()), added
-    # Exactly the finished run's record, its idempotency and expiry rows, and its two
-    # promises went; no slot rows were left (they go with the run's completion).
+    # Exactly the finished run's record, its idempotency and expiry rows, its two promises
+    # and the journal kept with its record went; no slot rows were left (they go with the
+    # run's completion).
+    [done_id] = [k for k in before["invocations"] if k not in after["invocations"]]
+    run_journal = [k for k in before["journal"] if k.startswith(done_id)]
+    assert len(run_journal) >= 3  # awakeable, promise wait, awakeable wait
     assert {t: len(keys) for t, keys in gone.items() if keys} == {
         "invocations": 1,
         "idempotency": 1,
         "expiry": 1,
         "promises": 2,
+        "journal": len(run_journal),
     }
     assert after["slots"] == {}
-    for table in ("state", "inbox", "journal"):
+    for table in ("state", "inbox"):
         assert after[table] == before[table], table
+    assert after["journal"] == {k: v for k, v in before["journal"].items() if k not in run_journal}
 
 
 async def test_without_retention_promises_go_with_the_completion(
@@ -138,5 +144,6 @@ async def test_a_reply_to_a_finished_caller_leaves_no_row(
         assert node.statistics().invocations_in_memory == 0
     tables = await _tables(path)
     assert tables["slots"] == {}
-    assert tables["journal"] == {}
+    # Only the journals kept with the two retained records (24 h, idempotency keys) remain.
+    assert {key[:20] for key in tables["journal"]} <= set(tables["invocations"])
     assert tables["inbox"] == {}

@@ -204,7 +204,9 @@ async def test_invocation_page_of_finished_sagas(site: Site) -> None:
     done, declined, _ = await _sagas(site)
     text = _page(await site.client.get(f"/ui/invocations/{done}"))
     assert "&quot;stage&quot;: &quot;completed&quot;" in text
-    assert "journal is dropped at completion" in text
+    # Retained, a finished saga keeps its journal: the steps it took, in order.
+    steps = re.findall(r'<span class="step">([\w.]+)</span>', text)
+    assert steps == ["reserve", "charge", "email", "Fulfillment.request"], steps
     assert "data-action-url" not in text
     text = _page(await site.client.get(f"/ui/invocations/{declined}"))
     assert "&quot;reason&quot;: &quot;card declined&quot;" in text
