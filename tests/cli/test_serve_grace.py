@@ -35,10 +35,13 @@ class Watched(io.StringIO):
         return written
 
 
-async def run_until_stopped(tmp_path: Path, grace: float, open_gate: bool) -> tuple[str, str]:
+async def run_until_stopped(
+    tmp_path: Path, grace: float, open_gate: bool, signal_twice: bool = False
+) -> tuple[str, str]:
     """Serve; run `Desk.slow` (held by the gate) from a client thread; send SIGUSR1. With
     `open_gate` it is a call, new requests are checked to be refused, and the gate opens
     during the grace period; without, it is a durable send and the gate stays closed.
+    `signal_twice` sends a second SIGUSR1 during the grace period.
 
     Returns:
         What serve wrote to stderr, and how the in-flight call ended (its stdout, or the
@@ -85,7 +88,16 @@ async def run_until_stopped(tmp_path: Path, grace: float, open_gate: bool) -> tu
             assert refused.exit_code == 1
             assert refused.stderr.startswith("error: node_stopping: the node is shutting down")
             gate.opened.set()
+        if signal_twice:
+            os.kill(os.getpid(), signal.SIGUSR1)
     return err.getvalue(), ended[0]
+
+
+async def test_a_second_signal_skips_the_rest_of_the_grace_period(tmp_path: Path) -> None:
+    with trio.fail_after(20):  # far less than the grace period
+        err, _ = await run_until_stopped(tmp_path, grace=600, open_gate=False, signal_twice=True)
+    assert "waiting up to 600s for 1 unfinished invocation(s)" in err
+    assert err.rstrip().endswith("actors: node stopped; 1 invocation(s) resume at the next start")
 
 
 async def state_after(tmp_path: Path) -> dict[str, object]:
