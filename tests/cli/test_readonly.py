@@ -12,6 +12,8 @@ import pytest
 import trio
 
 import actors
+from actors._http._api import record_json
+from actors._inspect import open_inspector
 
 from .app import Desk, make_app
 from .conftest import invoke
@@ -133,3 +135,24 @@ async def test_a_running_node_is_reported_with_a_hint(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: a node is running on {data}")
     assert "ask it instead with --url" in result.stderr
+
+
+async def test_records_read_offline_have_the_api_shape(tmp_path: Path) -> None:
+    # The inspector builds its JSON records itself (no node to hand to the API's function);
+    # this keeps the two shapes from drifting apart.
+    data = tmp_path / "data"
+    app = make_app()
+    async with actors.open_node(data, app.instances, types=app.types, options=app.options) as node:
+        await node.call(Desk.note, "r3", "x")
+        await node.send(Desk.book, "r3", "bo")
+        await node.wait_idle()
+        online = [record_json(node, r) for r in node.list_invocations()]
+    async with open_inspector(data, types=app.types) as inspector:
+        offline = [inspector.record_json(r) for r in inspector.list_invocations()]
+    assert len(online) == len(offline) == 2
+    # Same fields; the same values for the finished one (the node's in-memory record of the
+    # waiting one is newer than its stored record).
+    assert [list(r) for r in offline] == [list(r) for r in online]
+    assert [r for r in offline if r["handler"] == "note"] == [
+        r for r in online if r["handler"] == "note"
+    ]
