@@ -21,6 +21,7 @@ import attrs
 from .._errors import UnknownInvocation
 from .._node import Node
 from .._records import InvocationRecord, InvocationStatus
+from ._convert import ConversionError, convert, parameter_types
 from ._wire import HttpError, Request, Response, Route, json_response, loads
 
 MAX_IDEMPOTENCY_KEY = 256
@@ -103,7 +104,23 @@ def _parameter_names(fn: Callable[..., Any]) -> tuple[str, ...] | None:
 
 
 def _arguments(request: Request, fn: Callable[..., Any], qualified: str) -> list[Any]:
-    """The handler's positional arguments from the request body."""
+    """The handler's positional arguments from the request body, converted to the types its
+    parameters declare (an attrs class from a JSON object, a datetime from a string...)."""
+    args = _json_arguments(request, fn, qualified)
+    types = parameter_types(fn)
+    if types is None:
+        return args
+    try:
+        return [
+            convert(tp, value, f"{qualified} argument {i + 1}")
+            for i, (tp, value) in enumerate(zip(types, args, strict=False))
+        ] + args[len(types) :]
+    except ConversionError as exc:
+        raise HttpError(400, "invalid_arguments", str(exc)) from None
+
+
+def _json_arguments(request: Request, fn: Callable[..., Any], qualified: str) -> list[Any]:
+    """The handler's positional arguments as JSON values."""
     if not request.body.strip():
         return []
     value = loads(request.body)

@@ -3,6 +3,9 @@ that waits on an awakeable and a promise."""
 
 from __future__ import annotations
 
+import enum
+from datetime import datetime
+
 import attrs
 import trio
 
@@ -16,6 +19,27 @@ class Gates:
     release: trio.Event = attrs.field(factory=trio.Event)
     entered: trio.Event = attrs.field(factory=trio.Event)
     failures_left: int = 0
+
+
+class Kind(enum.Enum):
+    """A registered enum."""
+
+    WIRE = "wire"
+    CARD = "card"
+
+
+@attrs.frozen(kw_only=True)
+class Transfer:
+    """A registered attrs value, sent over HTTP as a JSON object."""
+
+    to: str
+    amount: int
+    when: datetime
+    kind: Kind = Kind.WIRE
+    tags: tuple[str, ...] = ()
+
+
+TYPES = [Kind, Transfer]
 
 
 @actors.virtual_object
@@ -51,6 +75,11 @@ class Ledger:
         ctx.set("held", awakeable.id)
         self.gates.entered.set()
         return await awakeable.wait()
+
+    @actors.exclusive
+    async def transfer(self, ctx: actors.ObjectContext, transfer: Transfer) -> Transfer:
+        ctx.set("last_transfer", transfer)
+        return transfer
 
     @actors.shared
     async def balance(self, ctx: actors.SharedContext) -> int:

@@ -21,7 +21,7 @@ import actors
 from actors._http._site import serve_node
 from actors.testing import open_test_node
 
-from .http_app import Gates, instances
+from .http_app import TYPES, Gates, Transfer, instances
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -45,7 +45,7 @@ async def _open_site(path: Path, token: str | None = None) -> AsyncIterator[Site
         suspend_after=timedelta(0),  # waits leave memory at once: wait_idle sees them
     )
     async with (
-        open_test_node(path, instances(gates), options=options) as node,
+        open_test_node(path, instances(gates), types=TYPES, options=options) as node,
         trio.open_nursery() as nursery,
     ):
         port = await nursery.start(partial(serve_node, node, port=0, token=token))
@@ -92,6 +92,25 @@ async def test_call_with_positional_named_and_no_arguments(site: Site) -> None:
     r = await c.get("/state/Ledger/alice")
     assert r.json() == {"state": {"balance": 8, "note": "gift"}}
     assert site.node.get_state("Ledger", "alice") == {"balance": 8, "note": "gift"}
+
+
+async def test_json_objects_become_the_declared_attrs_values(site: Site) -> None:
+    body = {"to": "bob", "amount": 5, "when": "2026-11-21T10:00:00+00:00", "kind": "card"}
+    r = await site.client.post("/call/Ledger/amy/transfer", json=[{**body, "tags": ["x"]}])
+    assert r.status_code == 200, r.text
+    assert r.json() == {**body, "tags": ["x"]}
+    stored = site.node.get_state("Ledger", "amy")["last_transfer"]
+    assert isinstance(stored, Transfer)
+    assert (stored.kind.value, stored.tags, stored.when.hour) == ("card", ("x",), 10)
+    for bad, fragment in (
+        ({**body, "kind": "cash"}, "expected Kind"),
+        ({**body, "when": "tomorrow"}, "expected datetime"),
+        ({**body, "extra": 1}, "has no field 'extra'"),
+        ({"to": "bob"}, "needs the field 'amount'"),
+        ("bob", "a JSON object for Transfer"),
+    ):
+        r = await site.client.post("/call/Ledger/amy/transfer", json={"transfer": bad})
+        assert fragment in _error(r, 400, "invalid_arguments"), bad
 
 
 async def test_call_a_service_without_a_key(site: Site) -> None:
