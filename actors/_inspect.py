@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,6 @@ from ._journal import JournalEntry
 from ._layout import TABLES, InvocationId, validate_key
 from ._layout import ActorId as _ActorId
 from ._records import InvocationRecord, InvocationStatus
-
-
-def _iso(micros: int | None) -> str | None:
-    if micros is None:
-        return None
-    return datetime.fromtimestamp(micros / 1e6, tz=UTC).isoformat()
 
 
 class Inspector:
@@ -95,31 +88,7 @@ class Inspector:
 
     def record_json(self, record: InvocationRecord) -> dict[str, Any]:
         """A record in the shape the HTTP API returns (``GET /invocations/{id}``)."""
-        failure = None
-        if record.failure is not None:
-            failure = {
-                "error_type": record.failure.error_type,
-                "message": record.failure.message,
-                "code": record.failure.code,
-            }
-        return {
-            "id": str(record.id),
-            "actor_type": record.actor.type,
-            "key": record.actor.key,
-            "handler": record.handler,
-            "status": record.status.value,
-            "created_at": _iso(record.created_at),
-            "modified_at": _iso(record.modified_at),
-            "attempts": record.attempts,
-            "last_error": record.last_error,
-            "next_retry_at": _iso(record.next_retry_at),
-            "idempotency_key": record.idempotency_key,
-            "args": self.decode(record.args),
-            "result": self.decode(record.result),
-            "failure": failure,
-            "expires_at": _iso(record.expires_at),
-            "not_before": _iso(record.not_before),
-        }
+        return _reads.record_view(record, self.decode)
 
 
 @asynccontextmanager

@@ -123,3 +123,37 @@ def read_state(
     prefix = actor.prefix
     rows = reader.scan(STATE, start=prefix, stop=prefix_end(prefix))
     return {key[len(prefix) :].decode(): decode(raw) for key, raw in rows}
+
+
+def _iso(micros: int | None) -> str | None:
+    return None if micros is None else from_micros(micros).isoformat()
+
+
+def record_view(record: InvocationRecord, decode: Callable[[bytes | None], Any]) -> dict[str, Any]:
+    """A record as plain JSON-ready data, the shape of ``GET /invocations/{id}`` (and of the
+    command line's read-only mode). `decode` turns stored arguments and results into values."""
+    failure = None
+    if record.failure is not None:
+        failure = {
+            "error_type": record.failure.error_type,
+            "message": record.failure.message,
+            "code": record.failure.code,
+        }
+    return {
+        "id": str(record.id),
+        "actor_type": record.actor.type,
+        "key": record.actor.key,
+        "handler": record.handler,
+        "status": record.status.value,
+        "created_at": _iso(record.created_at),
+        "modified_at": _iso(record.modified_at),
+        "attempts": record.attempts,
+        "last_error": record.last_error,
+        "next_retry_at": _iso(record.next_retry_at),
+        "idempotency_key": record.idempotency_key,
+        "args": decode(record.args),
+        "result": decode(record.result),
+        "failure": failure,
+        "expires_at": _iso(record.expires_at),
+        "not_before": _iso(record.not_before),
+    }

@@ -13,13 +13,14 @@ import functools
 import inspect
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import attrs
 
 from .._errors import UnknownInvocation
 from .._node import Node
+from .._reads import record_view
 from .._records import InvocationRecord, InvocationStatus
 from ._convert import ConversionError, convert, parameter_types
 from ._wire import HttpError, Request, Response, Route, json_response, loads
@@ -50,12 +51,6 @@ def parse_delay(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _iso(micros: int | None) -> str | None:
-    if micros is None:
-        return None
-    return datetime.fromtimestamp(micros / 1e6, tz=UTC).isoformat()
-
-
 def _decode(node: Node, raw: bytes | None) -> Any:
     if raw is None:
         return None
@@ -67,31 +62,7 @@ def _decode(node: Node, raw: bytes | None) -> Any:
 
 def record_json(node: Node, record: InvocationRecord) -> dict[str, Any]:
     """An invocation record as the API and the console show it."""
-    failure = None
-    if record.failure is not None:
-        failure = {
-            "error_type": record.failure.error_type,
-            "message": record.failure.message,
-            "code": record.failure.code,
-        }
-    return {
-        "id": str(record.id),
-        "actor_type": record.actor.type,
-        "key": record.actor.key,
-        "handler": record.handler,
-        "status": record.status.value,
-        "created_at": _iso(record.created_at),
-        "modified_at": _iso(record.modified_at),
-        "attempts": record.attempts,
-        "last_error": record.last_error,
-        "next_retry_at": _iso(record.next_retry_at),
-        "idempotency_key": record.idempotency_key,
-        "args": _decode(node, record.args),
-        "result": _decode(node, record.result),
-        "failure": failure,
-        "expires_at": _iso(record.expires_at),
-        "not_before": _iso(record.not_before),
-    }
+    return record_view(record, functools.partial(_decode, node))
 
 
 @functools.cache
