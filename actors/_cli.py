@@ -821,7 +821,8 @@ def show_journal(
     token: str | None,
     timeout: float | None,
 ) -> None:
-    """The committed journal of an unfinished invocation, as a timeline."""
+    """The committed journal of an invocation (a finished one while its record is retained),
+    as a timeline."""
     record, entries = _fetch_invocation(invocation_id, data, app_ref, url, token, timeout)
     if as_json:
         _echo_json(entries)
