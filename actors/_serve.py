@@ -94,10 +94,17 @@ async def serve(
         async with open_node(
             config.data_dir, app.instances, types=app.types, options=app.options
         ) as node:
-            door = _Door(build_app(node, token=config.token).handle)
+            site = build_app(node, token=config.token)
+            door = _Door(site.handle)
             async with trio.open_nursery() as http:
                 port: int = await http.start(
-                    functools.partial(serve_http, door.handle, host=config.host, port=config.port)
+                    functools.partial(
+                        serve_http,
+                        door.handle,
+                        host=config.host,
+                        port=config.port,
+                        precheck=site.precheck,
+                    )
                 )
                 url = f"http://{_url_host(config.host)}:{port}"
                 print(

@@ -160,7 +160,7 @@ def _status(text: str) -> InvocationStatus:
 def _limit(text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+    if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= 100_000:
         raise HttpError(400, "invalid_limit", "limit must be an integer from 1 to 100000")
     return int(text)
 

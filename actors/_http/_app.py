@@ -15,6 +15,7 @@ import attrs
 from storage import CodecError, PayloadTooLarge, StorageError, StorageFull, UnsupportedType
 
 from .._errors import (
+    CallAbandoned,
     CallCycle,
     InvalidArguments,
     InvalidKey,
@@ -82,6 +83,8 @@ def status_for(exc: BaseException) -> HttpError | None:
         return HttpError(409, "invocation_killed", str(exc) or "the invocation was killed")
     if isinstance(exc, UsageError):
         return HttpError(409, "conflict", str(exc))
+    if isinstance(exc, CallAbandoned):
+        return HttpError(503, "call_abandoned", str(exc))
     if isinstance(exc, NodeClosed):
         return HttpError(503, "node_closed", str(exc) or "the node is shutting down")
     if isinstance(exc, StorageFull):
@@ -166,10 +169,54 @@ class WebApp:
     def _authorized(self, request: Request) -> bool:
         return authorized(request, self._token)
 
+    def _check_origin(self, request: Request) -> None:
+        """Refuse a state-changing request a browser sent from another origin (a form or
+        script on another site or port), unless it carries the bearer token itself: the
+        console's cookie, or a node without a token, must not be usable cross-site."""
+        if request.method in ("GET", "HEAD"):
+            return
+        origin = request.header("origin")
+        fetch_site = request.header("sec-fetch-site")
+        host = (request.header("host") or "").lower()
+        foreign = (origin is not None and origin.partition("://")[2].lower() != host) or (
+            fetch_site is not None and fetch_site.lower() not in ("same-origin", "none")
+        )
+        if not foreign:
+            return
+        auth = request.header("authorization")
+        if (
+            self._token is not None
+            and auth is not None
+            and auth[:7].lower() == "bearer "
+            and token_matches(auth[7:].strip(), self._token)
+        ):
+            return
+        raise HttpError(
+            403,
+            "cross_origin",
+            f"a {request.method} from another origin ({origin or fetch_site}) is refused;"
+            " call the node from its own pages, or send the bearer token",
+        )
+
+    def precheck(self, request: Request) -> HttpError | None:
+        """Whether a request can be served, judged on its head alone (route, token, origin),
+        so that the server refuses it before reading (or inviting) its body."""
+        try:
+            _, _, public = self._match(request)
+            self._check_origin(request)
+            if not public:
+                self._check_token(request)
+        except HttpError as exc:
+            return exc
+        except UnicodeDecodeError:
+            return HttpError(400, "invalid_path", "the path is not valid percent-encoded UTF-8")
+        return None
+
     async def handle(self, request: Request) -> Response:
         """Answer one request; never raises (a bug becomes a logged 500)."""
         try:
             handler, params, public = self._match(request)
+            self._check_origin(request)
             if not public:
                 self._check_token(request)
             return await handler(request, params)

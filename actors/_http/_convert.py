@@ -88,7 +88,7 @@ def _scalar(tp: type, value: Any, where: str) -> Any:
             return uuid.UUID(value)
         if issubclass(tp, enum.Enum):
             return tp(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise _fail(where, tp.__name__, value) from None
     return value
 
@@ -118,7 +118,10 @@ def convert(tp: Any, value: Any, where: str = "argument") -> Any:
             return tuple(convert(a, v, f"{where}[{i}]") for i, (a, v) in pairs)
         item = args[0] if args else Any
         items = [convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return origin(items)
+        try:
+            return origin(items)
+        except TypeError as exc:  # e.g. a set of unhashable items
+            raise ConversionError(f"{where}: {exc}") from None
     if origin is dict and isinstance(value, dict):
         args = typing.get_args(tp)
         item = args[1] if len(args) == 2 else Any

@@ -35,6 +35,7 @@ class Head:
 
     method: str
     target: str
+    http10: bool
     headers: dict[str, str]
     """Names lower-cased; repeated headers joined with ``, ``."""
     keep_alive: bool
@@ -105,16 +106,19 @@ def parse_head(head: bytes, *, max_body: int) -> Head:
         text = values.pop()
         if not text.isdigit() or not text.isascii():
             raise _bad("Content-Length is not a number")
-        content_length = int(text)
+        # Longer than any body we accept, and short enough for int() (which refuses
+        # thousands of digits): compare the digits first.
+        content_length = int(text) if len(text.lstrip("0")) <= 18 else max_body + 1
         if content_length > max_body:
             raise HttpError(
                 413,
                 "payload_too_large",
-                f"the request body has {content_length} bytes; the limit is {max_body}",
+                f"the request body has {text[:24]} bytes; the limit is {max_body}",
             )
     return Head(
         method=raw_method.decode("ascii"),
         target=raw_target.decode("ascii"),
+        http10=http10,
         headers=headers,
         keep_alive=keep_alive,
         content_length=content_length,
@@ -158,6 +162,8 @@ class ChunkedDecoder:
                 break
             line = bytes(buffer[:end])
             del buffer[: end + 2]
+            if b"\n" in line or b"\r" in line:
+                raise _bad("a bare CR or LF in a chunk line")
             if self._state == "data_end":
                 if line:
                     raise _bad("a chunk is longer than its declared size")
@@ -181,6 +187,10 @@ class ChunkedDecoder:
                     self._state = "data"
             elif not line:  # trailer: a blank line ends the message
                 self.done = True
+            else:
+                name, sep, value = line.partition(b":")
+                if not sep or not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+                    raise _bad("a trailer line is not 'Name: value'")
         return out
 
 
@@ -198,8 +208,11 @@ def _status_line(status: int) -> bytes:
     return line
 
 
-def render(response: Response, *, keep_alive: bool, head_only: bool = False) -> bytes:
-    """The bytes of a response: status line, headers, body."""
+def render(
+    response: Response, *, keep_alive: bool, head_only: bool = False, http10: bool = False
+) -> bytes:
+    """The bytes of a response: status line, headers, body. An HTTP/1.0 client is told when
+    the connection stays open (it assumes the opposite)."""
     parts = [
         _status_line(response.status),
         b"content-type: ",
@@ -212,6 +225,8 @@ def render(response: Response, *, keep_alive: bool, head_only: bool = False) -> 
         parts.append(f"{name}: {value}\r\n".encode("latin-1"))
     if not keep_alive:
         parts.append(b"connection: close\r\n")
+    elif http10:
+        parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
     if not head_only:
         parts.append(response.body)

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 import attrs
 import trio
 
-from ._http1 import CONTINUE, ChunkedDecoder, parse_head, plausible_start, render
+from ._http1 import CONTINUE, ChunkedDecoder, Head, parse_head, plausible_start, render
 from ._wire import HttpError, Request, Response, error_response
 
 _log = logging.getLogger("actors.http")
@@ -38,7 +38,7 @@ class ServerLimits:
     max_head: int = 16 * 1024
     """Largest request line plus headers; larger ones get 431."""
     max_connections: int = 1024
-    """Open connections at once; more wait in the listen backlog."""
+    """Open connections at once; a connection beyond them gets 503 and is closed."""
     head_timeout: float = 30.0
     """Seconds to receive a request's head and body once it has started arriving."""
     idle_timeout: float = 75.0
@@ -49,24 +49,32 @@ class _Closed(Exception):
     """The client closed the connection (or stalled) before a request was complete."""
 
 
+Precheck = Callable[[Request], HttpError | None]
+
+
 class _Connection:
     """One client connection: requests are read, answered and written in turn.
 
-    One cancel scope covers the connection, and a plain `deadline` attribute moves with the
-    phase (the server's reaper task cancels connections past it; moving a trio deadline on
-    every request costs more than the parsing): `idle_timeout` while waiting for a request,
-    `head_timeout` from a
-    request's first byte until it is read, none while the node answers it.
+    Reading a request and writing a response each run in a cancel scope of their own, and a
+    plain `deadline` attribute says when that phase must end; the server's reaper task cancels
+    the phase's scope once it is past (moving a trio deadline on every request costs more
+    than the parsing). `idle_timeout` applies while waiting for a request and while writing a
+    response, `head_timeout` from a request's first byte until it is read. The node's work on
+    a request runs outside both: a timeout never cancels a request the node has accepted.
     """
 
-    def __init__(self, stream: trio.SocketStream, app: App, limits: ServerLimits) -> None:
+    def __init__(
+        self, stream: trio.SocketStream, app: App, precheck: Precheck | None, limits: ServerLimits
+    ) -> None:
         self._stream = stream
         self._app = app
+        self._precheck = precheck
         self._limits = limits
         self._buffer = bytearray()
         self._reading = False
         """True from a request's first byte until it is read (a timeout then gets a 408)."""
-        self.scope = trio.CancelScope()
+        self.scope: trio.CancelScope | None = None
+        """The scope of the current read or write phase (None while the node works)."""
         self.deadline = math.inf
 
     async def _fill(self) -> None:
@@ -78,7 +86,7 @@ class _Connection:
             self.deadline = trio.current_time() + self._limits.head_timeout
         self._buffer += data
 
-    async def _read_request(self) -> tuple[Request, bool, bool]:
+    async def _read_request(self) -> tuple[Request, Head]:
         limits = self._limits
         buffer = self._buffer
         while True:
@@ -99,8 +107,20 @@ class _Connection:
             self.deadline = trio.current_time() + limits.head_timeout
         head = parse_head(bytes(buffer[:end]), max_body=limits.max_body)
         del buffer[: end + 4]
-        body = b""
+        path, _, query = head.target.partition("?")
+        method = head.method.upper()
+        request = Request(
+            method="GET" if method == "HEAD" else method,  # HEAD: a GET without the body
+            path=path,
+            query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
+            headers=head.headers,
+        )
         if head.chunked or head.content_length:
+            # Route, token and origin are judged before a body is read or invited: a client
+            # without the token cannot make the node hold megabytes.
+            refusal = self._precheck(request) if self._precheck is not None else None
+            if refusal is not None:
+                raise refusal
             if head.expect_continue and not buffer:
                 await self._stream.send_all(CONTINUE)
             if head.chunked:
@@ -116,66 +136,77 @@ class _Connection:
                     await self._fill()
                 body = bytes(buffer[:length])
                 del buffer[:length]
-        path, _, query = head.target.partition("?")
-        method = head.method.upper()
-        return (
-            Request(
-                method="GET" if method == "HEAD" else method,  # HEAD: a GET without the body
-                path=path,
-                query=dict(parse_qsl(query, keep_blank_values=True)) if query else {},
-                headers=head.headers,
-                body=body,
-            ),
-            head.keep_alive,
-            method == "HEAD",
-        )
+            request = attrs.evolve(request, body=body)
+        self._reading = False
+        return request, head
 
     async def _refuse(self, error: HttpError) -> None:
         """Answer with `error` and close. The rest of the request is read and dropped for a
         moment first (a lingering close), so that the client, still sending, sees the
-        answer instead of a connection reset."""
-        try:
-            await self._stream.send_all(render(error_response(error), keep_alive=False))
-            await self._stream.send_eof()
-            with trio.move_on_after(1.0):
+        answer instead of a connection reset. Bounded in time: a client that reads nothing
+        does not keep the connection."""
+        with trio.move_on_after(min(self._limits.head_timeout, 5.0)):
+            try:
+                await self._stream.send_all(render(error_response(error), keep_alive=False))
+                await self._stream.send_eof()
                 drained = 0
-                while drained < 4 * self._limits.max_body:
-                    data = await self._stream.receive_some(65536)
-                    if not data:
-                        break
-                    drained += len(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+                with trio.move_on_after(1.0):
+                    while drained < 4 * self._limits.max_body:
+                        data = await self._stream.receive_some(65536)
+                        if not data:
+                            break
+                        drained += len(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
 
-    async def serve(self) -> None:
+    async def _exchange(self) -> bool:
+        """Read one request, answer it; False when the connection should close."""
         limits = self._limits
+        self._reading = bool(self._buffer)
+        self.deadline = trio.current_time() + (
+            limits.head_timeout if self._reading else limits.idle_timeout
+        )
         refusal: HttpError | None = None
-        try:
-            with self.scope:
-                while True:
-                    self._reading = bool(self._buffer)
-                    self.deadline = trio.current_time() + (
-                        limits.head_timeout if self._reading else limits.idle_timeout
-                    )
-                    try:
-                        request, keep_alive, head_only = await self._read_request()
-                    except HttpError as exc:
-                        refusal = exc
-                        break
-                    self.deadline = math.inf
-                    response = await self._app(request)
-                    self.deadline = trio.current_time() + limits.idle_timeout
-                    await self._stream.send_all(
-                        render(response, keep_alive=keep_alive, head_only=head_only)
-                    )
-                    if not keep_alive:
-                        break
-            if self.scope.cancelled_caught and self._reading:
-                refusal = HttpError(408, "request_timeout", "the request arrived too slowly")
+        read: tuple[Request, Head] | None = None
+        with trio.CancelScope() as scope:
+            self.scope = scope
+            try:
+                read = await self._read_request()
+            except HttpError as exc:
+                refusal = exc
+        self.scope = None
+        if scope.cancelled_caught:
+            if not self._reading:
+                return False  # an idle keep-alive connection: close it quietly
+            refusal = HttpError(408, "request_timeout", "the request arrived too slowly")
+        if refusal is not None or read is None:
             if refusal is not None:
                 await self._refuse(refusal)
+            return False
+        request, head = read
+        self.deadline = math.inf
+        response = await self._app(request)
+        self.deadline = trio.current_time() + limits.idle_timeout
+        data = render(
+            response,
+            keep_alive=head.keep_alive,
+            head_only=head.method == "HEAD",
+            http10=head.http10,
+        )
+        with trio.CancelScope() as scope:
+            self.scope = scope
+            await self._stream.send_all(data)
+        self.scope = None
+        return head.keep_alive and not scope.cancelled_caught
+
+    async def serve(self) -> None:
+        try:
+            while await self._exchange():
+                pass
         except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except Exception:  # noqa: BLE001 - a bug costs this connection, never the node
+            _log.exception("bug in the HTTP server; the connection is closed")
         finally:
             with trio.move_on_after(1) as closing:
                 closing.shield = True
@@ -190,29 +221,47 @@ def _head_too_large(size: int, limit: int) -> HttpError:
     )
 
 
+_TOO_MANY = render(
+    error_response(
+        HttpError(503, "too_many_connections", "the node serves no more connections; retry")
+    ),
+    keep_alive=False,
+)
+
+
 async def serve_http(
     app: App,
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
     limits: ServerLimits | None = None,
+    precheck: Precheck | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `app` on `host:port` until cancelled, reporting the bound port."""
+    """Serve `app` on `host:port` until cancelled, reporting the bound port.
+
+    `precheck`, given a request without its body, may refuse it before the body is read.
+    """
     limits = limits or ServerLimits()
     listeners = await trio.open_tcp_listeners(port, host=host)
-    slots = trio.CapacityLimiter(limits.max_connections)
-
     open_connections: set[_Connection] = set()
 
     async def handle(stream: trio.SocketStream) -> None:
-        async with slots:
-            connection = _Connection(stream, app, limits)
-            open_connections.add(connection)
-            try:
-                await connection.serve()
-            finally:
-                open_connections.discard(connection)
+        if len(open_connections) >= limits.max_connections:
+            # Over the limit: answer at once and close, so that file descriptors stay bounded.
+            with trio.move_on_after(1):
+                try:
+                    await stream.send_all(_TOO_MANY)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+            await trio.aclose_forcefully(stream)
+            return
+        connection = _Connection(stream, app, precheck, limits)
+        open_connections.add(connection)
+        try:
+            await connection.serve()
+        finally:
+            open_connections.discard(connection)
 
     async def reap() -> None:
         period = min(limits.head_timeout, limits.idle_timeout) / 4
@@ -220,8 +269,9 @@ async def serve_http(
             await trio.sleep(period)
             now = trio.current_time()
             for connection in open_connections:
-                if connection.deadline < now:
-                    connection.scope.cancel()
+                scope = connection.scope
+                if scope is not None and connection.deadline < now:
+                    scope.cancel()
 
     bound = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:

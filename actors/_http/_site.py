@@ -30,4 +30,11 @@ async def serve_node(
     """Serve `node` over HTTP until cancelled; reports the bound port through `task_status`
     (``port=0`` picks a free one)."""
     app = build_app(node, token=token)
-    await serve_http(app.handle, host=host, port=port, limits=limits, task_status=task_status)
+    await serve_http(
+        app.handle,
+        host=host,
+        port=port,
+        limits=limits,
+        precheck=app.precheck,
+        task_status=task_status,
+    )

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -122,10 +123,49 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes):
+        return key.hex()
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    if isinstance(key, int | float):
+        return str(key)
+    return json.dumps(_normalized(key), separators=(",", ":"), ensure_ascii=False)
+
+
+def _normalized(value: Any) -> Any:
+    """`value` with every map key a string and NaN/infinities as null: what JSON can hold."""
+    if isinstance(value, float):
+        return value if value == value and value not in (math.inf, -math.inf) else None
+    if isinstance(value, dict):
+        return {_key(k): _normalized(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [_normalized(v) for v in items]
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    try:
+        plain = _plain(value)
+    except TypeError:
+        return repr(value)
+    return _normalized(plain)
+
+
 def dumps(value: Any) -> bytes:
     """Encode `value` as compact UTF-8 JSON (tuples, sets, datetimes, UUIDs, enums, attrs
-    and dataclass instances included)."""
-    return json.dumps(value, default=_plain, separators=(",", ":"), ensure_ascii=False).encode()
+    and dataclass instances included; map keys that are not strings become strings, NaN and
+    infinities become null)."""
+    try:
+        text = json.dumps(
+            value, default=_plain, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError):
+        text = json.dumps(
+            _normalized(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    return text.encode()
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -188,3 +228,5 @@ def loads(body: bytes, *, what: str = "request body") -> Any:
         raise HttpError(
             400, "invalid_json", f"the {what} is not valid JSON: {exc.msg} at {exc.pos}"
         ) from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise HttpError(400, "invalid_json", f"the {what} is not acceptable JSON: {exc}") from None

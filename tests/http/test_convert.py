@@ -77,3 +77,17 @@ async def _handler(self: object, ctx: object, shape: Shape, n: int = 1) -> None:
 
 def test_parameter_types_skip_self_and_ctx() -> None:
     assert parameter_types(_handler) == (Shape, int)
+
+
+def test_json_output_survives_keys_that_are_not_strings_and_nan() -> None:
+    value = {b"\x01": 1, (1, "a"): [float("nan")], 2: {"x": float("inf")}, None: "n"}
+    assert loads(dumps(value)) == {"01": 1, '[1,"a"]': [None], "2": {"x": None}, "null": "n"}
+
+
+@pytest.mark.parametrize(
+    ("tp", "value"),
+    [(set[str], [["a"]]), (dt.timedelta, 1e20), (frozenset[int], [[1], [2]])],
+)
+def test_values_python_cannot_build_are_conversion_errors(tp: Any, value: Any) -> None:
+    with pytest.raises(ConversionError):
+        convert(tp, value, "arg")
