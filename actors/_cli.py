@@ -156,6 +156,14 @@ class _Client:
             value = response.json() if response.content else None
         except ValueError:
             value = None
+        if response.status_code < 400 and (
+            not response.content or "json" not in response.headers.get("content-type", "")
+        ):
+            raise Failed(
+                f"unexpected answer from {self.url} ({response.status_code}, not JSON): is a"
+                " trio-actors node (`actors serve`) listening there?",
+                exit_code=3,
+            )
         if response.status_code >= 400:
             if isinstance(value, dict) and "error" in value:
                 code, message = value["error"], value.get("message", "")
