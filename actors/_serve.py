@@ -103,7 +103,7 @@ async def serve(
                         door.handle,
                         host=config.host,
                         port=config.port,
-                        precheck=site.precheck,
+                        precheck=site.precheck if config.token is not None else None,
                     )
                 )
                 url = f"http://{_url_host(config.host)}:{port}"

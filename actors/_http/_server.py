@@ -55,12 +55,14 @@ Precheck = Callable[[Request], HttpError | None]
 class _Connection:
     """One client connection: requests are read, answered and written in turn.
 
-    Reading a request and writing a response each run in a cancel scope of their own, and a
-    plain `deadline` attribute says when that phase must end; the server's reaper task cancels
-    the phase's scope once it is past (moving a trio deadline on every request costs more
-    than the parsing). `idle_timeout` applies while waiting for a request and while writing a
-    response, `head_timeout` from a request's first byte until it is read. The node's work on
-    a request runs outside both: a timeout never cancels a request the node has accepted.
+    One cancel scope covers the connection; a plain `deadline` number says when the current
+    phase must end, and the server's reaper task cancels the scope once it is past (a cancel
+    scope per phase, or moving a trio deadline per request, costs more than the parsing).
+    `idle_timeout` applies while waiting for a request and while writing a response,
+    `head_timeout` from a request's first byte until it is read, none while the node works on
+    a request, so a timeout never cancels a request the node has accepted: a cancellation that
+    arrives just as a request was read is noticed before the node sees the request, which is
+    then answered 408 without being executed.
     """
 
     def __init__(
@@ -73,9 +75,9 @@ class _Connection:
         self._buffer = bytearray()
         self._reading = False
         """True from a request's first byte until it is read (a timeout then gets a 408)."""
-        self.scope: trio.CancelScope | None = None
-        """The scope of the current read or write phase (None while the node works)."""
+        self.scope = trio.CancelScope()
         self.deadline = math.inf
+        self._refusal: HttpError | None = None
 
     async def _fill(self) -> None:
         data = await self._stream.receive_some(65536)
@@ -136,7 +138,13 @@ class _Connection:
                     await self._fill()
                 body = bytes(buffer[:length])
                 del buffer[:length]
-            request = attrs.evolve(request, body=body)
+            request = Request(
+                method=request.method,
+                path=request.path,
+                query=request.query,
+                headers=request.headers,
+                body=body,
+            )
         self._reading = False
         return request, head
 
@@ -160,49 +168,37 @@ class _Connection:
                 pass
 
     async def _exchange(self) -> bool:
-        """Read one request, answer it; False when the connection should close."""
+        """Read one request and answer it; False when the connection should close."""
         limits = self._limits
         self._reading = bool(self._buffer)
         self.deadline = trio.current_time() + (
             limits.head_timeout if self._reading else limits.idle_timeout
         )
-        refusal: HttpError | None = None
-        read: tuple[Request, Head] | None = None
-        with trio.CancelScope() as scope:
-            self.scope = scope
-            try:
-                read = await self._read_request()
-            except HttpError as exc:
-                refusal = exc
-        self.scope = None
-        if scope.cancelled_caught:
-            if not self._reading:
-                return False  # an idle keep-alive connection: close it quietly
-            refusal = HttpError(408, "request_timeout", "the request arrived too slowly")
-        if refusal is not None or read is None:
-            if refusal is not None:
-                await self._refuse(refusal)
+        try:
+            request, head = await self._read_request()
+        except HttpError as exc:
+            self._refusal = exc
             return False
-        request, head = read
+        if self.scope.cancel_called:  # timed out just as the request arrived: not executed
+            self._refusal = HttpError(408, "request_timeout", "the request arrived too slowly")
+            return False
         self.deadline = math.inf
         response = await self._app(request)
         self.deadline = trio.current_time() + limits.idle_timeout
-        data = render(
-            response,
-            keep_alive=head.keep_alive,
-            head_only=head.method == "HEAD",
-            http10=head.http10,
-        )
-        with trio.CancelScope() as scope:
-            self.scope = scope
-            await self._stream.send_all(data)
-        self.scope = None
-        return head.keep_alive and not scope.cancelled_caught
+        head_only = head.method == "HEAD"
+        data = render(response, keep_alive=head.keep_alive, head_only=head_only, http10=head.http10)
+        await self._stream.send_all(data)
+        return head.keep_alive
 
     async def serve(self) -> None:
         try:
-            while await self._exchange():
-                pass
+            with self.scope:
+                while await self._exchange():
+                    pass
+            if self.scope.cancelled_caught and self._reading:
+                self._refusal = HttpError(408, "request_timeout", "the request arrived too slowly")
+            if self._refusal is not None:
+                await self._refuse(self._refusal)
         except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         except Exception:  # noqa: BLE001 - a bug costs this connection, never the node
@@ -248,10 +244,14 @@ async def serve_http(
 
     async def handle(stream: trio.SocketStream) -> None:
         if len(open_connections) >= limits.max_connections:
-            # Over the limit: answer at once and close, so that file descriptors stay bounded.
+            # Over the limit: answer at once and close (after a short lingering read, so the
+            # client sees the answer, not a reset): file descriptors stay bounded.
             with trio.move_on_after(1):
                 try:
                     await stream.send_all(_TOO_MANY)
+                    await stream.send_eof()
+                    while await stream.receive_some(65536):
+                        pass
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
             await trio.aclose_forcefully(stream)
@@ -269,9 +269,8 @@ async def serve_http(
             await trio.sleep(period)
             now = trio.current_time()
             for connection in open_connections:
-                scope = connection.scope
-                if scope is not None and connection.deadline < now:
-                    scope.cancel()
+                if connection.deadline < now:
+                    connection.scope.cancel()
 
     bound = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:

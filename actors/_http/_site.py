@@ -35,6 +35,6 @@ async def serve_node(
         host=host,
         port=port,
         limits=limits,
-        precheck=app.precheck,
+        precheck=app.precheck if token is not None else None,  # only a token needs it
         task_status=task_status,
     )
