@@ -27,8 +27,19 @@ async def serve_node(
     limits: ServerLimits | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `node` over HTTP until cancelled; reports the bound port through `task_status`
-    (``port=0`` picks a free one)."""
+    """Serve `node` over HTTP/1.1 until cancelled: the ingress and admin API, the web console
+    at ``/ui``, ``/metrics`` and ``/health`` (exported as ``actors.serve_http``).
+
+    Start it in a nursery to learn the port: ``port = await
+    nursery.start(functools.partial(actors.serve_http, node, port=0))``.
+
+    Args:
+        node: the running node to serve.
+        host: the address to listen on (keep it on loopback unless a proxy fronts it).
+        port: the port; 0 picks a free one.
+        token: when set, every route but ``/health`` needs ``Authorization: Bearer <token>``.
+        limits: the server's limits (`ServerLimits`).
+    """
     app = build_app(node, token=token)
     await serve_http(
         app.handle,
