@@ -19,7 +19,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import attrs
 import click
@@ -33,7 +32,7 @@ from storage import DataDirLocked, StorageError
 
 from ._app_spec import App, BadApp, load_app
 from ._errors import ActorError
-from ._http._wire import dumps
+from ._http._wire import dumps, path_segment
 from ._inspect import Inspector, open_inspector
 from ._journal import JournalEntry
 from ._layout import InvocationId, slot_id, slot_key
@@ -273,7 +272,7 @@ def _split_target(target: str) -> tuple[str, str | None, str]:
 
 
 def _seg(text: str) -> str:
-    return quote(text, safe="")
+    return path_segment(text)
 
 
 def _target_path(verb: str, target: str) -> str:
@@ -374,9 +373,15 @@ def serve(
         error = _single(exc)
         if isinstance(error, DataDirLocked):
             raise Failed(f"cannot serve {app_ref}: {error}", exit_code=2) from None
-        if isinstance(error, OSError):
+        if isinstance(error, OSError) and error.filename is None:
             raise Failed(
                 f"cannot listen on {listen}: {error.strerror or error}", exit_code=2
+            ) from None
+        if isinstance(error, OSError):  # a file of the data directory
+            raise Failed(
+                f"cannot open the data directory {data}: {error.strerror or error}"
+                f" ({error.filename})",
+                exit_code=2,
             ) from None
         if isinstance(error, StorageError):
             raise Failed(f"cannot open the data directory {data}: {error}", exit_code=2) from None
@@ -491,7 +496,9 @@ def _invocations_table(records: list[dict[str, Any]]) -> Table:
     for r in records:
         actor = f"{r['actor_type']}/{r['key']}" if r.get("key") else r["actor_type"]
         failure = r.get("failure") or {}
-        error = failure.get("message") or r.get("last_error") or ""
+        # A finished invocation's last_error is history (it may have succeeded on a retry).
+        unfinished = r["status"] not in ("completed", "killed")
+        error = failure.get("message") or (r.get("last_error") if unfinished else "") or ""
         table.add_row(
             r["id"],
             escape(actor),
@@ -537,7 +544,7 @@ def list_invocations(
                 handler=handler,
                 limit=limit,
             )
-            return [inspector.record_json(r) for r in found]
+            return [_plain(inspector.record_json(r)) for r in found]
 
         records = _read(data, app_ref, read)
     else:
@@ -570,7 +577,7 @@ def _fetch_invocation(
     if data is not None:
 
         def read(inspector: Inspector) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            record = inspector.record_json(inspector.get_invocation(invocation_id))
+            record = _plain(inspector.record_json(inspector.get_invocation(invocation_id)))
             entries = [_plain(_entry_dict(e)) for e in inspector.get_journal(invocation_id)]
             return record, entries
 

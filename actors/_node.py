@@ -167,6 +167,7 @@ class Node:
         self._idle = trio.Event()
         self._idle.set()
         self._idle_wanted = False
+        self._idle_horizon: int | None = None
         self._sweep_wakeup = trio.Event()
         self._closed = False
         self._slot_events: dict[tuple[str, bytes], trio.Event] = {}
@@ -656,11 +657,23 @@ class Node:
                 continue
             return
 
-    async def wait_idle(self) -> None:
+    async def wait_idle(self, *, horizon: timedelta | None = None) -> None:
         """Wait until nothing can make progress without outside help: no invocation is
-        running or runnable (paused invocations, and work queued behind them on their key,
-        do not count)."""
+        running or runnable (paused invocations, those waiting for a promise, awakeable or
+        reply, and work queued behind them on their key, do not count).
+
+        Args:
+            horizon: also count as idle what waits for a timer further away than this (a
+                suspended durable sleep, a delayed send): "nothing will happen within
+                `horizon`". A graceful stop uses it so that an hour-long sleep does not hold
+                up the stop. None (the default): every timer is progress to wait for.
+        """
+        self._idle_horizon = (
+            None if horizon is None else self._now_us() + horizon // timedelta(microseconds=1)
+        )
         self._idle_wanted = True
+        if self._idle.is_set():
+            self._idle = trio.Event()  # judged again, under this horizon
         self._check_idle()
         await self._idle.wait()
 
@@ -931,11 +944,21 @@ class Node:
     def _quiescent(self) -> bool:
         # Paused invocations, and those suspended on a slot with no deadline, need outside
         # help; so does everything queued behind them on their key.
+        horizon = self._idle_horizon
         stuck = {
             inv.id
             for inv in self._invocations.values()
             if inv.status is InvocationStatus.PAUSED
-            or (inv.status is InvocationStatus.SUSPENDED and inv.wake_at is None)
+            or (
+                inv.status is InvocationStatus.SUSPENDED
+                and (inv.wake_at is None or (horizon is not None and inv.wake_at > horizon))
+            )
+            or (
+                inv.status is InvocationStatus.SCHEDULED
+                and horizon is not None
+                and inv.not_before is not None
+                and inv.not_before > horizon
+            )
             or (inv.waiting_outside is not None and inv.waiting_outside in self._slot_events)
         }
         count = len(stuck)

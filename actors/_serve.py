@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -132,7 +133,8 @@ async def serve(
 
                     async def drain() -> None:
                         with trio.move_on_after(config.grace):
-                            await node.wait_idle()
+                            # A timer beyond the grace period cannot finish in it: not waited for.
+                            await node.wait_idle(horizon=timedelta(seconds=config.grace))
                             await door.wait_drained()
                         grace.cancel_scope.cancel()
 

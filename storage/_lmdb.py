@@ -312,7 +312,7 @@ class LmdbStore:
         path: str,
         env: lmdb.Environment,
         dbs: dict[str, _Db],
-        lock_fd: int,
+        lock_fd: int | None,
         options: LmdbOptions,
         stale_readers_cleared: int,
         trio_token: trio.lowlevel.TrioToken,
@@ -834,15 +834,22 @@ def _warn_if_network_fs(path: str) -> None:
         )
 
 
-def _lock_data_dir(path: str) -> int:
-    """Take the node lock of `path`; return its fd."""
+def _lock_data_dir(path: str, *, shared: bool = False) -> int | None:
+    """Take the node lock of `path`; return its fd. `shared` (a read-only reader): take it
+    shared, writing nothing (no lock file: None, nothing to lock against)."""
     lock_path = os.path.join(path, _LOCK_FILE)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    if shared:
+        try:
+            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+    else:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         # flock locks belong to the open file description, so a second open in this same
         # process conflicts too; that matters because LMDB breaks if one process opens the same
-        # environment twice.
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # environment twice. A reader's shared lock excludes a node (which locks exclusively).
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         try:
             owner = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
@@ -856,12 +863,15 @@ def _lock_data_dir(path: str) -> int:
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    if not shared:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
 
 
-def _unlock(fd: int) -> None:
+def _unlock(fd: int | None) -> None:
+    if fd is None:
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -883,7 +893,9 @@ def _open_env(
             metasync=True,
             writemap=False,
             map_async=False,
-            lock=True,
+            # A read-only reader holds the node lock shared, so no writer can run: it needs no
+            # LMDB lock file of its own (and writes nothing, not even lock.mdb).
+            lock=not readonly,
             create=not readonly,
             max_readers=options.max_readers,
             max_dbs=len(tables) + 2,
@@ -955,7 +967,7 @@ def _check_flags(
         "metasync": True,
         "writemap": False,
         "map_async": False,
-        "lock": True,
+        "lock": not readonly,
         "readonly": readonly,
     }
     wrong = {name: value for name, value in actual.items() if value != expected[name]}
@@ -965,7 +977,7 @@ def _check_flags(
 
 def _open_sync(
     path: str, tables: tuple[str, ...], options: LmdbOptions, readonly: bool = False
-) -> tuple[lmdb.Environment, dict[str, _Db], int, int]:
+) -> tuple[lmdb.Environment, dict[str, _Db], int, int | None]:
     if readonly:
         if not os.path.isfile(os.path.join(path, "data.mdb")):
             raise StorageError(f"{path} is not a data directory (it has no data.mdb)")
@@ -976,7 +988,12 @@ def _open_sync(
         logger.warning(
             "opening %s with sync=False: commits are not durable (i_accept_data_loss=True)", path
         )
-    lock_fd = _lock_data_dir(path)
+    try:
+        lock_fd = _lock_data_dir(path, shared=readonly)
+    except PermissionError as exc:
+        raise StorageError(
+            f"cannot read the data directory {path}: {exc.strerror} ({exc.filename})"
+        ) from None
     try:
         env, dbs, stale = _open_env(path, tables, options, readonly)
     except BaseException:

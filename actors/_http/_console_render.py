@@ -14,14 +14,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import attrs
 
 from .._clock import from_micros, to_micros
 from .._journal import JournalEntry
 from .._records import InvocationRecord, InvocationStatus
-from ._wire import _plain
+from ._wire import _plain, path_segment
 
 REFRESH_SECONDS = 3
 """How often the pages' live region refetches itself (the toggle in the header pauses it)."""
@@ -88,12 +88,12 @@ def fmt_duration(micros: int) -> str:
 
 def invocation_url(invocation_id: str) -> str:
     """The console page of an invocation."""
-    return f"/ui/invocations/{quote(invocation_id, safe='')}"
+    return f"/ui/invocations/{path_segment(invocation_id)}"
 
 
 def actor_url(actor_type: str, key: str) -> str:
     """The console page of one keyed actor."""
-    return f"/ui/actors/{quote(actor_type, safe='')}/{quote(key, safe='')}"
+    return f"/ui/actors/{path_segment(actor_type)}/{path_segment(key)}"
 
 
 def list_url(**filters: str) -> str:
@@ -324,7 +324,7 @@ def action_buttons(record: InvocationRecord) -> str:
             continue
         if action == "resume" and record.status is not InvocationStatus.PAUSED:
             continue
-        url = f"/invocations/{quote(str(record.id), safe='')}/{action}"
+        url = f"/invocations/{path_segment(str(record.id))}/{action}"
         confirm = f' data-confirm="{esc(question)}"' if question else ""
         danger = ' class="danger"' if action in ("cancel", "kill") else ""
         buttons.append(

@@ -15,6 +15,7 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
@@ -98,6 +99,13 @@ class Route:
     pattern: str
     handler: Handler
     public: bool = False
+
+
+def path_segment(text: str) -> str:
+    """`text` percent-encoded as one path segment, ``/`` included; ``.`` and ``..`` are
+    encoded too (``%2E``), since clients and browsers collapse those as dot segments."""
+    encoded = quote(text, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def _plain(value: Any) -> Any:

@@ -39,8 +39,13 @@ def stopped(tmp_path: Path) -> tuple[Path, str, str]:
     return data, note, booking
 
 
-def digest(data: Path) -> str:
-    return hashlib.sha256((data / "data.mdb").read_bytes()).hexdigest()
+def digest(data: Path) -> dict[str, tuple[str, int]]:
+    """Every file of the directory (data.mdb, LMDB's lock.mdb, node.lock): content and mtime.
+    Read-only mode must change none of them."""
+    return {
+        f.name: (hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns)
+        for f in sorted(data.iterdir())
+    }
 
 
 def test_list_show_and_state_of_a_stopped_node(stopped: tuple[Path, str, str]) -> None:
@@ -93,8 +98,12 @@ def test_list_show_and_state_of_a_stopped_node(stopped: tuple[Path, str, str]) -
     assert json.loads(with_app.stdout) == {"number": 3, "holder": "ann"}
     names = invoke(["state", "list", "Desk", "r1", "--data", str(data)])
     assert names.stdout.split() == ["notes", "ticket"]
+    # The timeline with --app decodes the app's values (it crashed on them once).
+    rich = invoke(["invocations", "show", booking, "--data", str(data), "--app", APP])
+    assert rich.exit_code == 0, rich.output
+    assert '"holder": "ann"' in rich.stdout
 
-    assert digest(data) == before, "a read-only command changed the data file"
+    assert digest(data) == before, "a read-only command changed a file of the data directory"
 
     # Nothing ran: the booking is still unfinished, and a node that opens the directory
     # recovers it.
