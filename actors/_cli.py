@@ -738,40 +738,6 @@ def awakeable() -> None:
     """Complete awakeables (their ids are in `invocations show`)."""
 
 
-@awakeable.command("resolve")
-@click.argument("awakeable_id", metavar="ID")
-@click.argument("value", default="null")
-@_client_options
-def resolve_awakeable(
-    awakeable_id: str, value: str, url: str, token: str | None, timeout: float | None
-) -> None:
-    """Resolve an awakeable with VALUE (JSON; default null): its waiter goes on with it."""
-    body = _value_json(value)
-    with _Client(url, token, _timeout(timeout, 30.0)) as client:
-        client.request(
-            "POST", f"/awakeables/{_seg(awakeable_id)}/resolve", body=body, raw_null=True
-        )
-    _stderr().print(f"resolved {awakeable_id}")
-
-
-@awakeable.command("reject")
-@click.argument("awakeable_id", metavar="ID")
-@click.argument("message")
-@click.option("--code", type=click.IntRange(400, 599), default=500, show_default=True)
-@_client_options
-def reject_awakeable(
-    awakeable_id: str, message: str, code: int, url: str, token: str | None, timeout: float | None
-) -> None:
-    """Reject an awakeable: its waiter gets a TerminalError(MESSAGE, code=CODE)."""
-    with _Client(url, token, _timeout(timeout, 30.0)) as client:
-        client.request(
-            "POST",
-            f"/awakeables/{_seg(awakeable_id)}/reject",
-            body={"message": message, "code": code},
-        )
-    _stderr().print(f"rejected {awakeable_id}")
-
-
 def _promise_path(target: str, action: str) -> str:
     parts = target.split("/")
     if len(parts) < 3 or not parts[0] or not parts[-1]:
@@ -787,34 +753,46 @@ def promise() -> None:
     """Complete a workflow's durable promises."""
 
 
-@promise.command("resolve")
-@click.argument("target", metavar="WORKFLOW/KEY/PROMISE")
-@click.argument("value", default="null")
-@_client_options
-def resolve_promise(
-    target: str, value: str, url: str, token: str | None, timeout: float | None
+def _completion_commands(
+    group: click.Group, what: str, metavar: str, path: Callable[[str, str], str]
 ) -> None:
-    """Resolve a workflow's durable promise with VALUE (JSON; default null)."""
-    body = _value_json(value)
-    with _Client(url, token, _timeout(timeout, 30.0)) as client:
-        client.request("POST", _promise_path(target, "resolve"), body=body, raw_null=True)
-    _stderr().print(f"resolved {target}")
+    """``resolve TARGET [VALUE]`` and ``reject TARGET MESSAGE [--code]`` for `what` `group`
+    completes (awakeables by id, promises by workflow/key/name); `path` builds the route."""
+
+    @group.command(
+        "resolve", help=f"Resolve {what} with VALUE (JSON; default null): its waiter goes on."
+    )
+    @click.argument("target", metavar=metavar)
+    @click.argument("value", default="null")
+    @_client_options
+    def resolve(
+        target: str, value: str, url: str, token: str | None, timeout: float | None
+    ) -> None:
+        body = _value_json(value)
+        with _Client(url, token, _timeout(timeout, 30.0)) as client:
+            client.request("POST", path(target, "resolve"), body=body, raw_null=True)
+        _stderr().print(f"resolved {target}")
+
+    @group.command(
+        "reject",
+        help=f"Reject {what}: its waiter gets a TerminalError(MESSAGE, code=CODE).",
+    )
+    @click.argument("target", metavar=metavar)
+    @click.argument("message")
+    @click.option("--code", type=click.IntRange(400, 599), default=500, show_default=True)
+    @_client_options
+    def reject(
+        target: str, message: str, code: int, url: str, token: str | None, timeout: float | None
+    ) -> None:
+        with _Client(url, token, _timeout(timeout, 30.0)) as client:
+            client.request("POST", path(target, "reject"), body={"message": message, "code": code})
+        _stderr().print(f"rejected {target}")
 
 
-@promise.command("reject")
-@click.argument("target", metavar="WORKFLOW/KEY/PROMISE")
-@click.argument("message")
-@click.option("--code", type=click.IntRange(400, 599), default=500, show_default=True)
-@_client_options
-def reject_promise(
-    target: str, message: str, code: int, url: str, token: str | None, timeout: float | None
-) -> None:
-    """Reject a workflow's durable promise: its waiter gets a TerminalError."""
-    with _Client(url, token, _timeout(timeout, 30.0)) as client:
-        client.request(
-            "POST", _promise_path(target, "reject"), body={"message": message, "code": code}
-        )
-    _stderr().print(f"rejected {target}")
+_completion_commands(
+    awakeable, "an awakeable", "ID", lambda target, action: f"/awakeables/{_seg(target)}/{action}"
+)
+_completion_commands(promise, "a workflow's durable promise", "WORKFLOW/KEY/PROMISE", _promise_path)
 
 
 @cli.group()

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from storage import Codec, CodecError, LmdbStore, open_lmdb_store
+from storage import Codec, LmdbStore, open_lmdb_store
 
 from . import _reads
 from ._journal import JournalEntry
@@ -35,10 +35,10 @@ class Inspector:
         """Decode a stored user value; a type the codec does not know becomes a placeholder."""
         if raw is None:
             return None
-        try:
-            return self._codec.decode(raw)
-        except CodecError as exc:
-            return f"<undecodable: {exc} (pass --app to register the app's types)>"
+        value, error = _reads.try_decode(self._codec, raw)
+        if error is None:
+            return value
+        return f"<undecodable: {error} (pass --app to register the app's types)>"
 
     def get_invocation(self, invocation_id: str) -> InvocationRecord:
         """The stored record of an invocation.

@@ -85,7 +85,7 @@ from ._mailbox import Mailbox
 from ._observe import Counters, Observation, observe, outcome_of
 from ._options import NodeOptions
 from ._records import Failure, InvocationRecord, InvocationStatus
-from ._registry import Registry
+from ._registry import HandlerDef, Registry
 
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
@@ -434,6 +434,11 @@ class Node:
             UnknownHandler: no such actor type or handler (the message lists what exists).
         """
         return self._registry.lookup(type_name, handler_name).function
+
+    def _handler_def(self, type_name: str, handler_name: str) -> HandlerDef:
+        """The registered definition behind `handler` (its parameters and their resolved
+        annotations), for the node's own HTTP layer."""
+        return self._registry.lookup(type_name, handler_name)
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """The hosted actor types: ``{type: {"kind": ..., "handlers": {name: kind}}}``."""

@@ -157,3 +157,12 @@ def record_view(record: InvocationRecord, decode: Callable[[bytes | None], Any])
         "expires_at": _iso(record.expires_at),
         "not_before": _iso(record.not_before),
     }
+
+
+def try_decode(codec: Codec, raw: bytes) -> tuple[Any, Exception | None]:
+    """Decode a stored user value for a tool: the value, or the error that stopped it (a type
+    the codec was not given, for one), so that tools show a placeholder instead of failing."""
+    try:
+        return codec.decode(raw), None
+    except Exception as exc:  # noqa: BLE001 - any unreadable value becomes a placeholder
+        return None, exc

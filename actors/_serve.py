@@ -104,7 +104,7 @@ async def serve(
                         door.handle,
                         host=config.host,
                         port=config.port,
-                        precheck=site.precheck if config.token is not None else None,
+                        precheck=site.precheck,
                     )
                 )
                 url = f"http://{_url_host(config.host)}:{port}"

@@ -33,49 +33,54 @@ def _floor(root: Path, sizes: Sizes) -> Metrics:
     return metrics
 
 
+def _prefixed(workload: str, result: Metrics) -> Metrics:
+    """A workload's metrics under its letter: ``a.call_p50_us``."""
+    return {f"{workload}.{name}": value for name, value in result.items()}
+
+
 def _a(root: Path, sizes: Sizes) -> Metrics:
     result = run_sequential(root, sizes.a_calls, sizes.a_warmup)
-    return {f"a.{name}": value for name, value in result.items()}
+    return _prefixed("a", result)
 
 
 def _b(root: Path, sizes: Sizes) -> Metrics:
     result = run_concurrent(root, sizes.b_calls, sizes.b_keys, sizes.b_warmup_per_key)
-    return {f"b.{name}": value for name, value in result.items()}
+    return _prefixed("b", result)
 
 
 def _c(root: Path, sizes: Sizes) -> Metrics:
     result = run_idle_actors(root, sizes.c_actors, sizes.c_concurrency)
-    return {f"c.{name}": value for name, value in result.items()}
+    return _prefixed("c", result)
 
 
 def _d(root: Path, sizes: Sizes) -> Metrics:
     result = run_sequential_workflows(root, sizes.d_workflows, sizes.d_warmup)
-    return {f"d.{name}": value for name, value in result.items()}
+    return _prefixed("d", result)
 
 
 def _e(root: Path, sizes: Sizes) -> Metrics:
     result = run_concurrent_workflows(root, sizes.e_workflows, sizes.e_keys, sizes.e_warmup_per_key)
-    return {f"e.{name}": value for name, value in result.items()}
+    return _prefixed("e", result)
 
 
 def _f(root: Path, sizes: Sizes) -> Metrics:
     result = run_replay_journal(root, sizes.f_entries)
-    return {f"f.{name}": value for name, value in result.items()}
+    return _prefixed("f", result)
 
 
 def _g(root: Path, sizes: Sizes) -> Metrics:
     result = run_suspended_workflows(root, sizes.g_workflows, sizes.g_concurrency)
-    return {f"g.{name}": value for name, value in result.items()}
+    return _prefixed("g", result)
 
 
 def _h(root: Path, sizes: Sizes) -> Metrics:
     result = run_http_sequential(root, sizes.h_calls, sizes.h_warmup)
-    return {f"h.{name}": value for name, value in result.items()}
+    return _prefixed("h", result)
 
 
 def _i(root: Path, sizes: Sizes) -> Metrics:
     result = run_http_concurrent(root, sizes.i_calls, sizes.i_clients, sizes.i_warmup_per_client)
-    return {f"i.{name}": value for name, value in result.items()}
+    return _prefixed("i", result)
 
 
 _RUNNERS: dict[str, Callable[[Path, Sizes], Metrics]] = {

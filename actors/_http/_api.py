@@ -10,7 +10,6 @@ back as JSON. Errors become ``{"error": code, "message": ...}`` with a status fr
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -20,9 +19,10 @@ import attrs
 
 from .._errors import UnknownInvocation
 from .._node import Node
-from .._reads import record_view
+from .._reads import record_view, try_decode
 from .._records import InvocationRecord, InvocationStatus
-from ._convert import ConversionError, convert, parameter_types
+from .._registry import HandlerDef
+from ._convert import ConversionError, convert
 from ._wire import HttpError, Request, Response, Route, json_response, loads
 
 MAX_IDEMPOTENCY_KEY = 256
@@ -54,10 +54,8 @@ def parse_delay(text: str) -> timedelta:
 def _decode(node: Node, raw: bytes | None) -> Any:
     if raw is None:
         return None
-    try:
-        return node.codec.decode(raw)
-    except Exception as exc:  # noqa: BLE001 - a value of an unregistered type still shows
-        return f"<undecodable: {type(exc).__name__}: {exc}>"
+    value, error = try_decode(node.codec, raw)
+    return value if error is None else f"<undecodable: {type(error).__name__}: {error}>"
 
 
 def record_json(node: Node, record: InvocationRecord) -> dict[str, Any]:
@@ -65,46 +63,36 @@ def record_json(node: Node, record: InvocationRecord) -> dict[str, Any]:
     return record_view(record, functools.partial(_decode, node))
 
 
-@functools.cache
-def _parameter_names(fn: Callable[..., Any]) -> tuple[str, ...] | None:
-    """The user parameters of a handler (after self and ctx), or None if it takes *args."""
-    params = list(inspect.signature(fn).parameters.values())[2:]
-    if any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params):
-        return None
-    return tuple(p.name for p in params)
-
-
-def _arguments(request: Request, fn: Callable[..., Any], qualified: str) -> list[Any]:
+def _arguments(request: Request, hdef: HandlerDef) -> list[Any]:
     """The handler's positional arguments from the request body, converted to the types its
     parameters declare (an attrs class from a JSON object, a datetime from a string...)."""
-    args = _json_arguments(request, fn, qualified)
-    types = parameter_types(fn)
-    if types is None:
-        return args
+    args = _json_arguments(request, hdef)
+    qualified = hdef.qualified_name
     try:
         return [
-            convert(tp, value, f"{qualified} argument {i + 1}")
-            for i, (tp, value) in enumerate(zip(types, args, strict=False))
-        ] + args[len(types) :]
+            convert(param.annotation, value, f"{qualified} argument {i + 1}")
+            for i, (param, value) in enumerate(zip(hdef.parameters, args, strict=False))
+        ] + args[len(hdef.parameters) :]
     except ConversionError as exc:
         raise HttpError(400, "invalid_arguments", str(exc)) from None
 
 
-def _json_arguments(request: Request, fn: Callable[..., Any], qualified: str) -> list[Any]:
+def _json_arguments(request: Request, hdef: HandlerDef) -> list[Any]:
     """The handler's positional arguments as JSON values."""
+    qualified = hdef.qualified_name
     if not request.body.strip():
         return []
     value = loads(request.body)
     if isinstance(value, list):
         return value
     if isinstance(value, dict):
-        names = _parameter_names(fn)
-        if names is None:
+        if not hdef.simple:
             raise HttpError(
                 400,
                 "invalid_arguments",
                 f"{qualified} takes variable arguments; send them as a JSON array",
             )
+        names = [param.name for param in hdef.parameters]
         unknown = sorted(set(value) - set(names))
         if unknown:
             raise HttpError(
@@ -209,7 +197,7 @@ def routes(node: Node) -> list[Route]:
         kind: str = described["kind"]
         return kind
 
-    def keyed_target(params: dict[str, str]) -> tuple[Callable[..., Awaitable[Any]], list[Any]]:
+    def keyed_target(params: dict[str, str]) -> tuple[HandlerDef, list[Any]]:
         type_name = params["type"]
         if actor_kind(type_name) == "service":
             raise HttpError(
@@ -217,11 +205,9 @@ def routes(node: Node) -> list[Route]:
                 "unknown_route",
                 f"{type_name} is a service (no key): use /{{call|send}}/{type_name}/{{handler}}",
             )
-        return node.handler(type_name, params["handler"]), [params["key"]]
+        return node._handler_def(type_name, params["handler"]), [params["key"]]
 
-    def service_target(
-        params: dict[str, str],
-    ) -> tuple[Callable[..., Awaitable[Any]], list[Any]]:
+    def service_target(params: dict[str, str]) -> tuple[HandlerDef, list[Any]]:
         type_name = params["type"]
         if actor_kind(type_name) != "service":
             raise HttpError(
@@ -229,28 +215,25 @@ def routes(node: Node) -> list[Route]:
                 "unknown_route",
                 f"{type_name} is keyed: use /{{call|send}}/{type_name}/{{key}}/{params['handler']}",
             )
-        return node.handler(type_name, params["handler"]), []
-
-    def qualified(params: dict[str, str]) -> str:
-        return f"{params['type']}.{params['handler']}"
+        return node._handler_def(type_name, params["handler"]), []
 
     async def do_call(
         request: Request, params: dict[str, str], target: Callable[..., Any]
     ) -> Response:
-        fn, head = target(params)
-        args = [*head, *_arguments(request, fn, qualified(params))]
-        result = await node.call(fn, *args, idempotency_key=_idempotency_key(request))
+        hdef, head = target(params)
+        args = [*head, *_arguments(request, hdef)]
+        result = await node.call(hdef.function, *args, idempotency_key=_idempotency_key(request))
         return json_response(result)
 
     async def do_send(
         request: Request, params: dict[str, str], target: Callable[..., Any]
     ) -> Response:
-        fn, head = target(params)
-        args = [*head, *_arguments(request, fn, qualified(params))]
+        hdef, head = target(params)
+        args = [*head, *_arguments(request, hdef)]
         delay_text = request.query.get("delay")
         delay = parse_delay(delay_text) if delay_text is not None else None
         invocation_id = await node.send(
-            fn, *args, idempotency_key=_idempotency_key(request), delay=delay
+            hdef.function, *args, idempotency_key=_idempotency_key(request), delay=delay
         )
         return json_response({"invocation_id": invocation_id}, status=202)
 
@@ -276,9 +259,8 @@ def routes(node: Node) -> list[Route]:
             )
         handlers = hosted[type_name]["handlers"]
         run_name = next(name for name, kind in handlers.items() if kind == "run")
-        fn = node.handler(type_name, run_name)
-        args = _arguments(request, fn, f"{type_name}.{run_name}")
-        invocation_id = await node.start(fn, params["key"], *args)
+        hdef = node._handler_def(type_name, run_name)
+        invocation_id = await node.start(hdef.function, params["key"], *_arguments(request, hdef))
         return json_response({"invocation_id": invocation_id}, status=202)
 
     async def actors(request: Request, params: dict[str, str]) -> Response:

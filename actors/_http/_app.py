@@ -99,16 +99,21 @@ def token_matches(given: str | None, token: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
+def _bearer(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    auth = request.header("authorization")
+    if auth is not None and auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
 def authorized(request: Request, token: str | None) -> bool:
     """Whether `request` carries `token` (``Authorization: Bearer`` or the console's cookie);
     always True when no token is configured. Public routes that check for themselves (the
     console's) use this, so both checks stay one."""
     if token is None:
         return True
-    given = None
-    auth = request.header("authorization")
-    if auth is not None and auth[:7].lower() == "bearer ":
-        given = auth[7:].strip()
+    given = _bearer(request)
     if given is None:
         given = request.cookie(TOKEN_COOKIE)
     return token_matches(given, token)
@@ -183,13 +188,7 @@ class WebApp:
         )
         if not foreign:
             return
-        auth = request.header("authorization")
-        if (
-            self._token is not None
-            and auth is not None
-            and auth[:7].lower() == "bearer "
-            and token_matches(auth[7:].strip(), self._token)
-        ):
+        if self._token is not None and token_matches(_bearer(request), self._token):
             return
         raise HttpError(
             403,
@@ -200,7 +199,10 @@ class WebApp:
 
     def precheck(self, request: Request) -> HttpError | None:
         """Whether a request can be served, judged on its head alone (route, token, origin),
-        so that the server refuses it before reading (or inviting) its body."""
+        so that the server refuses it before reading (or inviting) its body. Without a token
+        anyone may send a body anyway: nothing to judge early (and no routing done twice)."""
+        if self._token is None:
+            return None
         try:
             _, _, public = self._match(request)
             self._check_origin(request)

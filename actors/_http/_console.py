@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlencode
 
 from .._errors import UnknownHandler
 from .._node import Node
+from .._reads import try_decode
 from .._records import InvocationRecord, InvocationStatus
 from . import _console_render as render
 from ._app import TOKEN_COOKIE, authorized, status_for, token_matches
@@ -80,10 +80,10 @@ def _asset(body: str, content_type: str) -> Handler:
 def _decode(node: Node, raw: bytes | None) -> render.Decoded | None:
     if raw is None:
         return None
-    try:
-        return render.Decoded(value=node.codec.decode(raw))
-    except Exception as exc:  # noqa: BLE001 - a value the codec cannot read still shows
-        return render.Decoded(error=f"<undecodable: {type(exc).__name__}: {exc}>")
+    value, error = try_decode(node.codec, raw)
+    if error is not None:
+        return render.Decoded(error=f"<undecodable: {type(error).__name__}: {error}>")
+    return render.Decoded(value=value)
 
 
 def _mailbox_order(record: InvocationRecord) -> tuple[int, int, int]:
@@ -170,8 +170,7 @@ def routes(node: Node, *, token: str | None) -> list[Route]:
     """The console routes of `node`. `token`: the node's token (None: no check), which the
     pages check themselves (see the module docstring)."""
 
-    def described() -> dict[str, dict[str, Any]]:
-        return node.describe()
+    hosted = node.describe()  # the registry is fixed for the node's lifetime
 
     async def invocations(request: Request, params: dict[str, str]) -> Response:
         q = request.query
@@ -212,7 +211,7 @@ def routes(node: Node, *, token: str | None) -> list[Route]:
             filters=filters,
             records=records,
             total=total,
-            described=described(),
+            described=hosted,
             error=error,
         )
         return html_response(text, 400 if error is not None else 200)
@@ -220,7 +219,7 @@ def routes(node: Node, *, token: str | None) -> list[Route]:
     async def invocation(request: Request, params: dict[str, str]) -> Response:
         record = node.get_invocation(params["id"])
         entries = node.get_journal(params["id"])
-        kinds: Mapping[str, str] = described().get(record.actor.type, {}).get("handlers", {})
+        kinds: Mapping[str, str] = hosted.get(record.actor.type, {}).get("handlers", {})
         args = _decode(node, record.args) or render.Decoded(value=[])
         text = render.invocation_page(
             record=record,
@@ -233,9 +232,9 @@ def routes(node: Node, *, token: str | None) -> list[Route]:
 
     async def actor(request: Request, params: dict[str, str]) -> Response:
         type_name, key = params["type"], params["key"]
-        info = described().get(type_name)
+        info = hosted.get(type_name)
         if info is None:
-            known = ", ".join(described()) or "none"
+            known = ", ".join(hosted) or "none"
             raise UnknownHandler(f"unknown actor type {type_name!r}; registered types: {known}")
         if info["kind"] == "service":
             raise UnknownHandler(f"{type_name} is a stateless service: it has no keys or state")

@@ -13,11 +13,9 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
-import inspect
 import types
 import typing
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -131,15 +129,3 @@ def convert(tp: Any, value: Any, where: str = "argument") -> Any:
             return _record(tp, value, where)
         return _scalar(tp, value, where)
     return value
-
-
-@functools.cache
-def parameter_types(fn: Callable[..., Any]) -> tuple[Any, ...] | None:
-    """The annotations of a handler's user parameters (after self and ctx), or None when they
-    cannot be resolved (then arguments pass through unconverted)."""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # noqa: BLE001 - an unresolvable annotation only disables conversion
-        return None
-    params = list(inspect.signature(fn).parameters.values())[2:]
-    return tuple(hints.get(p.name, Any) for p in params)

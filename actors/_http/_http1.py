@@ -15,7 +15,9 @@ import attrs
 
 from ._wire import HttpError, Response
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+"""A character of an HTTP token (RFC 9110): methods and header names."""
+_TOKEN = re.compile(_TCHAR + rb"+")
 _TARGET = re.compile(rb"/[\x21-\x7e]*")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
@@ -44,7 +46,7 @@ class Head:
     expect_continue: bool
 
 
-_METHOD_START = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}( |\Z)")
+_METHOD_START = re.compile(_TCHAR + rb"{1,32}( |\Z)")
 
 
 def plausible_start(buffer: bytes | bytearray) -> bool:

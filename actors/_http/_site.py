@@ -46,6 +46,6 @@ async def serve_node(
         host=host,
         port=port,
         limits=limits,
-        precheck=app.precheck if token is not None else None,  # only a token needs it
+        precheck=app.precheck,
         task_status=task_status,
     )

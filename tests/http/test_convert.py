@@ -11,8 +11,9 @@ from typing import Any
 import attrs
 import pytest
 
-from actors._http._convert import ConversionError, convert, parameter_types
+from actors._http._convert import ConversionError, convert
 from actors._http._wire import dumps, loads
+from actors._registry import _handler_parameters
 
 
 class Color(enum.Enum):
@@ -76,7 +77,9 @@ async def _handler(self: object, ctx: object, shape: Shape, n: int = 1) -> None:
 
 
 def test_parameter_types_skip_self_and_ctx() -> None:
-    assert parameter_types(_handler) == (Shape, int)
+    # The API converts with the annotations the registry resolved for each handler.
+    _, parameters = _handler_parameters(object, _handler, "_handler")
+    assert tuple(p.annotation for p in parameters) == (Shape, int)
 
 
 def test_json_output_survives_keys_that_are_not_strings_and_nan() -> None:
