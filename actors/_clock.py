@@ -30,16 +30,19 @@ class TrioWallClock:
 
     def __init__(self, start: datetime | None = None) -> None:
         self._start = start if start is not None else datetime.now(UTC)
-        self._origin = trio.current_time()
+        # The run's clock, read directly: `trio.current_time()` goes through two more calls,
+        # and the runtime reads the time at every durable step.
+        self._current_time = trio.lowlevel.current_clock().current_time
+        self._origin = self._current_time()
         self._start_micros = to_micros(self._start)
 
     def now(self) -> datetime:
         """Durable time now."""
-        return self._start + timedelta(seconds=trio.current_time() - self._origin)
+        return self._start + timedelta(seconds=self._current_time() - self._origin)
 
     def now_micros(self) -> int:
         """Durable time now in µs since the epoch (the fast path the runtime uses)."""
-        return self._start_micros + round((trio.current_time() - self._origin) * 1e6)
+        return self._start_micros + round((self._current_time() - self._origin) * 1e6)
 
 
 def to_micros(moment: datetime) -> int:

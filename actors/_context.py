@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import random as _random
+import types
 import uuid as _uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -43,6 +44,9 @@ from ._retry import RetryPolicy
 if TYPE_CHECKING:
     from ._execution import Execution
 
+_SELF_DECODING = frozenset({int, float, str, bytes, bool, type(None)})
+"""Exact types (not subclasses) whose decoded copy equals the value itself."""
+
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
@@ -56,10 +60,19 @@ def _virtual_time() -> bool:
     return hasattr(trio.lowlevel.current_clock(), "autojump_threshold")
 
 
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """`inspect.iscoroutinefunction`, with a fast answer for plain functions and methods (the
+    usual step functions: the general check costs more than a step's own bookkeeping)."""
+    target = getattr(fn, "__func__", fn)
+    if type(target) is types.FunctionType and not hasattr(target, "__wrapped__"):
+        return bool(target.__code__.co_flags & inspect.CO_COROUTINE)
+    return inspect.iscoroutinefunction(fn)
+
+
 async def _call_step(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """Call a side-effect function: awaited if async, else in a worker thread (inline under a
     virtual clock)."""
-    if inspect.iscoroutinefunction(fn):
+    if _is_async(fn):
         return await fn(*args)
     if _virtual_time():
         return fn(*args)
@@ -234,7 +247,8 @@ class _DurableSteps(_BaseContext):
         """
         if not isinstance(name, str) or not name:
             raise UsageError(f"ctx.run needs a non-empty step name, got {name!r}")
-        execution = self._execution()
+        execution = self._exec
+        assert execution is not None, "context used outside its invocation"
         codec = self._services.codec
         entry = execution.match(EntryKind.RUN, name)
         if entry is not None:
@@ -274,6 +288,8 @@ class _DurableSteps(_BaseContext):
         encoded = codec.encode(result)
         execution.append(EntryKind.RUN, name, value=encoded, attempts=attempt)
         await execution.durable_point()
+        if type(result) in _SELF_DECODING:
+            return result  # decoding would give an equal value of the same type
         decoded: Any = codec.decode(encoded)
         return decoded
 

@@ -9,6 +9,7 @@ durable yet, its inbox entry and record. The handler continues only after the co
 from __future__ import annotations
 
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
@@ -66,7 +67,14 @@ class Engine(Protocol):
     @property
     def codec(self) -> Codec: ...
 
-    def new_batch(self) -> Batch: ...
+    new_batch: Callable[[], Batch]
+    """An empty batch with the node's size limits."""
+
+    commit: Callable[[Batch], Awaitable[None]]
+    """Commit a batch that makes nothing else durable (no invocation, no message)."""
+
+    now_us: Callable[[], int]
+    """Durable time now, in µs since the epoch."""
 
     def durable_rows(self, invocation: Any, batch: Batch) -> None:
         """Add the rows that make a not yet durable invocation durable (inbox + record)."""
@@ -79,8 +87,6 @@ class Engine(Protocol):
     async def commit_point(self, invocation: Any, batch: Batch, sent: list[Any]) -> None:
         """Commit a durable point's batch, then deliver what it sent."""
         ...
-
-    def now_us(self) -> int: ...
 
     def slot_event(self, table: str, key: bytes) -> trio.Event:
         """An event set when the slot `table[key]` is filled (after the commit)."""
@@ -168,9 +174,15 @@ class Execution:
         """
         if self.diverged is not None:
             raise self.diverged
-        self.check_cancel()
         found = self.journal.match(kind, name)
+        if found is None:
+            # A new operation: a requested cancellation is delivered here, journaled.
+            if self.invocation.cancel_requested and not self.cancel_delivered:
+                self.check_cancel()
+            return None
         if isinstance(found, Divergence):
+            if found.recorded is not None and found.recorded[0] is EntryKind.CANCEL:
+                self.check_cancel()  # the first execution was cancelled at this point
             self.diverged = Diverged(found)
             raise self.diverged
         return found
@@ -283,29 +295,38 @@ class Execution:
             Killed: an operator killed the invocation meanwhile.
             Replay: always-replay test mode, after the commit.
         """
-        if self.invocation.kill_requested:
+        invocation = self.invocation
+        if invocation.kill_requested:
             raise Killed
-        if self.invocation.pause_requested:
+        if invocation.pause_requested:
             raise PauseRequested
         engine = self.engine
+        journal = self.journal
         batch = engine.new_batch()
-        pending = self.journal.take_pending()
-        self.journal_rows(batch, pending)
-        self.state_rows(batch)
+        pending = journal.take_pending()
+        if pending:
+            self.journal_rows(batch, pending)
+        if self.writes or self.cleared:
+            self.state_rows(batch)
         if self.images != self.images_written:
             batch.put(
                 JOURNAL,
-                entry_key(self.invocation.id, IMAGES_INDEX),
+                entry_key(invocation.id, IMAGES_INDEX),
                 engine.codec.encode(self.images),
             )
             self.images_written = dict(self.images)
-        if not self.invocation.durable:
-            engine.durable_rows(self.invocation, batch)
-        sent, self.outbox = self.outbox, []
-        engine.outbox_rows(sent, batch)
-        await engine.commit_point(self.invocation, batch, sent)
+        sent = self.outbox
+        if sent or not invocation.durable:
+            if not invocation.durable:
+                engine.durable_rows(invocation, batch)
+            self.outbox = []
+            engine.outbox_rows(sent, batch)
+            await engine.commit_point(invocation, batch, sent)
+        else:
+            # The usual step of a running invocation: its journal entry, and state writes.
+            await engine.commit(batch)
         self.dirty = False
-        self.journal.committed(pending)
+        journal.committed(pending)
         if self.always_replay and pending:
             raise Replay  # only new journal entries give a re-execution something to replay
 
@@ -344,11 +365,10 @@ class Execution:
                 raise Suspend(deadline, (table, key))
 
     def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
-        codec = self.engine.codec
+        encode = self.engine.codec.encode
+        raw = self.invocation.id.raw
         for entry in entries:
-            batch.put(
-                JOURNAL, entry_key(self.invocation.id, entry.index), codec.encode(entry.to_wire())
-            )
+            batch.put(JOURNAL, raw + entry.index.to_bytes(4, "big"), encode(entry.to_wire()))
 
     def finish_rows(self, batch: Batch, *, keep_journal: bool = False) -> list[Any]:
         """At completion: state writes, sent messages, and the journal's deletion (unless

@@ -43,12 +43,18 @@ class EntryKind(enum.Enum):
     """The point where a cancellation was delivered to the handler."""
 
 
-@attrs.frozen(kw_only=True)
+_KIND_WIRE = {kind: kind.value for kind in EntryKind}
+"""`EntryKind.value` by lookup (an enum's `value` is a property: two calls per entry)."""
+
+
+@attrs.define(kw_only=True)
 class Entry:
     """One journal entry. `value` is codec-encoded; `failure` is a terminal failure row.
 
     `at` and `attempts` are informational (the console's timeline), never used by replay;
-    entries written before they existed decode with None.
+    entries written before they existed decode with None. Treat entries as immutable; the
+    class is not frozen only because a frozen attrs class takes twice as long to build, and
+    one is built for every durable step.
     """
 
     index: int
@@ -66,7 +72,7 @@ class Entry:
         """The stored form."""
         return {
             "v": ENTRY_VERSION,
-            "kind": self.kind.value,
+            "kind": _KIND_WIRE[self.kind],
             "name": self.name,
             "value": self.value,
             "failure": self.failure,
@@ -218,10 +224,11 @@ class Journal:
     ) -> Entry:
         """Record a new entry (pending until `committed` is called); `at` (µs) and `attempts`
         are informational."""
-        if self.replaying:
+        recorded = len(self._recorded)
+        if self._cursor < recorded:
             raise RuntimeError("cannot append while recorded entries are still being replayed")
         entry = Entry(
-            index=self.length,
+            index=recorded + len(self._pending),
             kind=kind,
             name=name,
             value=value,
@@ -248,8 +255,14 @@ class Journal:
     def committed(self, entries: list[Entry]) -> None:
         """`entries` (from `take_pending`) are durable now."""
         count = len(entries)
-        if any(a is not b for a, b in zip(self._pending[:count], entries, strict=True)):
+        pending = self._pending
+        # Entries are only ever appended, so checking the ends is enough.
+        if count and (
+            len(pending) < count
+            or pending[0] is not entries[0]
+            or pending[count - 1] is not entries[-1]
+        ):
             raise RuntimeError("committed entries are not the pending ones")
         self._recorded.extend(entries)
-        del self._pending[:count]
+        del pending[:count]
         self._cursor = len(self._recorded)

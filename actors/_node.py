@@ -8,6 +8,7 @@ the store's group commit (DESIGN §4, "The hot path").
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -160,6 +161,16 @@ class Node:
         self._now_us: Callable[[], int] = (
             fast_now if callable(fast_now) else (lambda: to_micros(clock.now()))
         )
+        # The engine interface of `Execution` (actors/_execution.py). Plain attributes rather
+        # than methods: they are called at every durable step, and each layer costs.
+        self.now_us: Callable[[], int] = self._now_us
+        """Durable time now, in µs since the epoch."""
+        self.new_batch: Callable[[], Batch] = functools.partial(
+            Batch, max_value_size=options.max_value_size + 4096
+        )
+        """An empty batch with this node's size limits."""
+        self.commit: Callable[[Batch], Awaitable[None]] = store.commit
+        """Commit a durable point that makes nothing else durable (see `commit_point`)."""
         self._mailboxes: dict[ActorId, Mailbox[Invocation]] = {}
         self._invocations: dict[InvocationId, Invocation] = {}
         self._by_idempotency: dict[bytes, Invocation] = {}
@@ -857,14 +868,6 @@ class Node:
     # ----------------------------------------------------------------------------- engine
     # (what an `Execution` needs from its node; see actors/_execution.py)
 
-    def new_batch(self) -> Batch:
-        """An empty batch with this node's size limits."""
-        return self._batch()
-
-    def now_us(self) -> int:
-        """Durable time now, in µs since the epoch."""
-        return self._now_us()
-
     def durable_rows(self, invocation: Any, batch: Batch) -> None:
         """The inbox entry and record that make `invocation` durable (committed by the
         caller; `commit_point` marks it durable once the commit lands)."""
@@ -933,7 +936,7 @@ class Node:
                 self._dispatch(target)
 
     def _batch(self) -> Batch:
-        return Batch(max_value_size=self._options.max_value_size + 4096)
+        return self.new_batch()
 
     # ----------------------------------------------------------------------------- execution
 

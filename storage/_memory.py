@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._errors import BatchConflict, PayloadTooLarge, StorageError, StorageFull, StoreClosed
-from ._keys import HashRange
+from ._keys import MAX_KEY_SIZE, HashRange
 from ._store import (
     DEFAULT_MAX_VALUE_SIZE,
     Batch,
@@ -39,12 +39,15 @@ def check_batch(batch: Batch, tables: Sequence[str], max_value_size: int) -> Non
         StorageError: a record or precondition names a table the store does not have.
         PayloadTooLarge: a key is empty or too long, or a value exceeds `max_value_size`.
     """
-    for record in batch.records:
-        check_table(record.table, tables)
-        check_key(record.key)
-        if record.value is not None and len(record.value) > max_value_size:
+    # The hot path of every commit: one loop with no calls unless something is wrong.
+    for table, key, value in batch.records:
+        if table not in tables:
+            check_table(table, tables)
+        if not key or len(key) > MAX_KEY_SIZE:
+            check_key(key)
+        if value is not None and len(value) > max_value_size:
             raise PayloadTooLarge(
-                f"value of {len(record.value)} bytes for table {record.table!r} exceeds the"
+                f"value of {len(value)} bytes for table {table!r} exceeds the"
                 f" store's limit of {max_value_size} bytes; store smaller values or raise"
                 " max_value_size"
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import attrs
 
@@ -18,9 +18,12 @@ from ._keys import MAX_KEY_SIZE, HashRange
 DEFAULT_MAX_VALUE_SIZE = 8 * 1024 * 1024
 
 
-@attrs.frozen(kw_only=True)
-class Record:
-    """One stored item: `value` is None in a batch to mean "delete"."""
+class Record(NamedTuple):
+    """One stored item: `value` is None in a batch to mean "delete".
+
+    A named tuple rather than an attrs class: a batch holds one per put or delete, and building
+    them is on the path of every durable step.
+    """
 
     table: str
     key: bytes
@@ -64,18 +67,20 @@ class Batch:
         Raises:
             PayloadTooLarge: the key is empty or too long, or the value exceeds the limit.
         """
-        check_key(key)
+        if not key or len(key) > MAX_KEY_SIZE:
+            check_key(key)
         if len(value) > self.max_value_size:
             raise PayloadTooLarge(
                 f"value of {len(value)} bytes for table {table!r} exceeds the limit of"
                 f" {self.max_value_size} bytes; store smaller values or raise max_value_size"
             )
-        self.records.append(Record(table=table, key=key, value=value))
+        self.records.append(Record(table, key, value))
 
     def delete(self, table: str, key: bytes) -> None:
         """Remove `table[key]` (no error if it is absent)."""
-        check_key(key)
-        self.records.append(Record(table=table, key=key, value=None))
+        if not key or len(key) > MAX_KEY_SIZE:
+            check_key(key)
+        self.records.append(Record(table, key, None))
 
     def require(self, table: str, key: bytes, value: bytes | None) -> None:
         """Only commit this batch if `table[key]` equals `value` (None: is absent)."""
