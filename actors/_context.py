@@ -74,6 +74,11 @@ async def _call_step(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     virtual clock)."""
     if _is_async(fn):
         return await fn(*args)
+    return await _call_sync(fn, args)
+
+
+async def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """Call a sync side-effect function in a worker thread (inline under a virtual clock)."""
     if _virtual_time():
         return fn(*args)
     return await trio.to_thread.run_sync(functools.partial(fn, *args))
@@ -261,10 +266,11 @@ class _DurableSteps(_BaseContext):
             value: Any = codec.decode(entry.value)
             return value
         attempt = 0
+        is_async = _is_async(fn)
         while True:
             attempt += 1
             try:
-                result = await _call_step(fn, args)
+                result = await fn(*args) if is_async else await _call_sync(fn, args)
                 break
             except TerminalError as exc:
                 await self._record_failure(name, Failure.of(exc), attempt)

@@ -110,6 +110,7 @@ class Execution:
         suspend_after: float | None = None,
     ) -> None:
         self.engine = engine
+        self.codec = engine.codec
         self.suspend_after = suspend_after
         self.invocation = invocation
         self.journal = Journal(handler, recorded)
@@ -365,7 +366,7 @@ class Execution:
                 raise Suspend(deadline, (table, key))
 
     def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
-        encode = self.engine.codec.encode
+        encode = self.codec.encode
         raw = self.invocation.id.raw
         for entry in entries:
             batch.put(JOURNAL, raw + entry.index.to_bytes(4, "big"), encode(entry.to_wire()))
@@ -381,8 +382,9 @@ class Execution:
         if keep_journal:
             self.journal_rows(batch, self.journal.entries()[self.journal.committed_length :])
         else:
+            raw = inv_id.raw
             for index in range(self.journal.committed_length):
-                batch.delete(JOURNAL, entry_key(inv_id, index))
+                batch.delete(JOURNAL, raw + index.to_bytes(4, "big"))
         for entry in self.journal.entries():
             if entry.kind in (EntryKind.CALL, EntryKind.AWAKEABLE):
                 batch.delete(SLOTS, slot_key(inv_id, entry.index))

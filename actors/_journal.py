@@ -43,10 +43,6 @@ class EntryKind(enum.Enum):
     """The point where a cancellation was delivered to the handler."""
 
 
-_KIND_WIRE = {kind: kind.value for kind in EntryKind}
-"""`EntryKind.value` by lookup (an enum's `value` is a property: two calls per entry)."""
-
-
 @attrs.define(kw_only=True)
 class Entry:
     """One journal entry. `value` is codec-encoded; `failure` is a terminal failure row.
@@ -72,7 +68,7 @@ class Entry:
         """The stored form."""
         return {
             "v": ENTRY_VERSION,
-            "kind": _KIND_WIRE[self.kind],
+            "kind": self.kind._value_,  # `.value` is a property: two calls per entry
             "name": self.name,
             "value": self.value,
             "failure": self.failure,

@@ -488,7 +488,8 @@ class LmdbStore:
             StoreClosed: the store is closed (also if it closes while the commit waits).
             ForkedEnvironment: called in a process forked after opening.
         """
-        self._check_usable()
+        if self._closed or _FORK_GENERATION[0] != self._fork_generation:
+            self._check_usable()
         if trio.lowlevel.current_trio_token() is not self._token:
             # The writer reports through the token of the run that opened the store; from any
             # other run the caller would never be woken.
@@ -496,7 +497,7 @@ class LmdbStore:
                 f"the store at {self._path} belongs to another trio run; open it in this one"
             )
         check_batch(batch, self._tables, self._options.max_value_size)
-        if not batch:
+        if not batch.records and not batch.preconditions:
             await trio.lowlevel.checkpoint()
             return
         # A caller cancelled before submitting gets Cancelled with nothing written; after this
