@@ -366,10 +366,10 @@ class Execution:
                 raise Suspend(deadline, (table, key))
 
     def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
-        encode = self.codec.encode
+        codec = self.codec
         raw = self.invocation.id.raw
         for entry in entries:
-            batch.put(JOURNAL, raw + entry.index.to_bytes(4, "big"), encode(entry.to_wire()))
+            batch.put(JOURNAL, raw + entry.index.to_bytes(4, "big"), entry.encode(codec))
 
     def finish_rows(self, batch: Batch, *, keep_journal: bool = False) -> list[Any]:
         """At completion: state writes, sent messages, and the journal's deletion (unless
