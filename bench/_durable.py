@@ -24,6 +24,8 @@ benchmark of a broken runtime fails instead of printing fast numbers.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -231,7 +233,62 @@ async def concurrent_workflows(
             go.set()
         measured = meter.stop(invocations)
     _check_workflows("e", results, invocations, actor.step_calls)
-    return {**_latencies(samples), **_per_workflow(measured)}
+    floor = await handoff_floor(keys, max(1, invocations * STEPS // keys))
+    return {**_latencies(samples), **_per_workflow(measured), **floor}
+
+
+async def handoff_floor(tasks: int, rounds: int) -> dict[str, float]:
+    """The event loop's share of a step that does nothing else: `tasks` trio tasks each park
+    `rounds` times, woken in groups from a thread through `TrioToken.run_sync_soon` (the way the
+    store's writer wakes committers), with no work, no journal and no I/O.
+
+    Returns the event-loop CPU per park and wake (µs) and the steps/s a step costing only that
+    would reach: a ceiling for (e) on this machine that no runtime on trio can pass.
+    """
+    token = trio.lowlevel.current_trio_token()
+    parked: queue.SimpleQueue[trio.lowlevel.Task | None] = queue.SimpleQueue()
+
+    def wake(group: list[trio.lowlevel.Task]) -> None:
+        for task in group:
+            trio.lowlevel.reschedule(task)
+
+    def waker() -> None:
+        while (first := parked.get()) is not None:
+            group = [first]
+            while True:
+                try:
+                    task = parked.get_nowait()
+                except queue.Empty:
+                    break
+                if task is None:
+                    token.run_sync_soon(wake, group)
+                    return
+                group.append(task)
+            token.run_sync_soon(wake, group)
+
+    def abort(_: object) -> trio.lowlevel.Abort:
+        return trio.lowlevel.Abort.FAILED
+
+    async def worker() -> None:
+        me = trio.lowlevel.current_task()
+        for _ in range(rounds):
+            parked.put(me)
+            await trio.lowlevel.wait_task_rescheduled(abort)
+
+    thread = threading.Thread(target=waker, name="bench-waker", daemon=True)
+    thread.start()
+    cpu0 = time.thread_time()
+    async with trio.open_nursery() as nursery:
+        for _ in range(tasks):
+            nursery.start_soon(worker)
+    cpu = time.thread_time() - cpu0
+    parked.put(None)
+    thread.join()
+    per_step_us = cpu / (tasks * rounds) * 1e6
+    return {
+        "loop_floor_us": per_step_us,
+        "loop_floor_steps_per_s": 1e6 / per_step_us if per_step_us else 0.0,
+    }
 
 
 def _check_workflows(workload: str, results: list[int], invocations: int, step_calls: int) -> None:

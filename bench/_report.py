@@ -219,6 +219,19 @@ ROWS: tuple[RowSpec, ...] = (
         unit="µs",
     ),
     RowSpec(
+        id="e.loop_floor_us",
+        workload="e",
+        label="trio floor: event-loop CPU per park + wake, no work",
+        unit="µs",
+    ),
+    RowSpec(
+        id="e.loop_floor_steps_per_s",
+        workload="e",
+        label="steps/s if a step cost only that",
+        unit="/s",
+        digits=0,
+    ),
+    RowSpec(
         id="f.record_s",
         workload="f",
         label="first execution (records the journal)",

@@ -333,10 +333,13 @@ class LmdbStore:
         self._fork_generation = _FORK_GENERATION[0]
         self._inline_commits = 0
         self._entering = 0
+        self._gathered: list[_Item] = []
+        """Batches of tasks that committed during another committer's schedule point."""
         self._token = trio_token
         self._closed = False
         # None is the stop signal for the writer thread.
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
+        """What the writer commits: lists of batches, each list taken whole into one group."""
         self._waiting: set[trio.lowlevel.Task] = set()
         # Counters written by the writer thread; plain ints are safe to read under the GIL.
         self._commits = 0
@@ -503,30 +506,44 @@ class LmdbStore:
         # A caller cancelled before submitting gets Cancelled with nothing written; after this
         # point the batch belongs to the writer.
         task = trio.lowlevel.current_task()
-        if self._waiting or self._open_reads or (self._entering and not _virtual_time()):
-            # Under load the writer is busy, or another task of this scheduler tick is about to
-            # decide whether to commit inline: queue behind it (group commit). Only the first
-            # committer of a tick takes the schedule point below, so a group of N tasks costs N
-            # task switches, not 2N. (Under a virtual clock every commit is inline.)
+        if self._entering and not _virtual_time():
+            # Another task of this scheduler tick is at the schedule point below, deciding
+            # whether to commit inline. Gather behind it: it hands this batch to the writer
+            # together with its own once the tick is over, so the writer wakes once for the
+            # whole tick (one group) and this task takes no schedule point of its own. (Under a
+            # virtual clock every commit is inline.)
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._waiting.add(task)
+            self._gathered.append((batch, task))
+            await trio.lowlevel.wait_task_rescheduled(_abort_failed)
+            return
+        if self._waiting or self._open_reads:
+            # Under load the writer is busy: queue behind it (group commit).
             await trio.lowlevel.checkpoint_if_cancelled()
         else:
             # The writer is idle. Take a full schedule point, counted: every task that entered
-            # `commit` in this scheduler tick is parked here too (trio runs a tick's tasks from
-            # a private list, so `tasks_runnable` alone cannot see them). A lone committer then
-            # commits inline (docs/architecture.md, "Group commit"): nothing else can run, so
-            # it stalls nobody and saves the two thread hand-offs, which cost about as much as
-            # the fsync itself on small VMs. Anything unusual (map full, I/O errors) falls back
-            # to the writer thread, which owns map growth and error classification; a failed
-            # inline attempt wrote nothing.
+            # `commit` in this scheduler tick gathers behind this one (trio runs a tick's tasks
+            # from a private list, so `tasks_runnable` alone cannot see them). A lone committer
+            # then commits inline (docs/architecture.md, "Group commit"): nothing else can run,
+            # so it stalls nobody and saves the two thread hand-offs, which cost about as much
+            # as the fsync itself on small VMs. Anything unusual (map full, I/O errors) falls
+            # back to the writer thread, which owns map growth and error classification; a
+            # failed inline attempt wrote nothing.
             # Cancellation is checked once, before the batch is submitted; from here on the
             # commit completes (the schedule point itself is shielded).
             await trio.lowlevel.checkpoint_if_cancelled()
             self._entering += 1
             try:
                 await trio.lowlevel.cancel_shielded_checkpoint()
+            except BaseException:
+                self._submit_gathered()  # nobody else would
+                raise
             finally:
                 alone = self._entering == 1
                 self._entering -= 1
+            if self._closed:
+                # `aclose` answers (or has answered) every gathered task.
+                raise StoreClosed(f"the store at {self._path} closed before committing")
             virtual = _virtual_time()
             if (
                 (alone or virtual)
@@ -542,9 +559,22 @@ class LmdbStore:
                     self._inline_commits += 1
                     result.unwrap()
                     return
+            self._waiting.add(task)
+            # One queue item for the whole tick, so the writer never takes part of it; this
+            # batch first: it arrived before the gathered ones.
+            gathered, self._gathered = self._gathered, []
+            self._queue.put([(batch, task), *gathered])
+            await trio.lowlevel.wait_task_rescheduled(_abort_failed)
+            return
         self._waiting.add(task)
-        self._queue.put((batch, task))
+        self._queue.put([(batch, task)])
         await trio.lowlevel.wait_task_rescheduled(_abort_failed)
+
+    def _submit_gathered(self) -> None:
+        """Hand the batches gathered behind a committer's schedule point to the writer."""
+        gathered, self._gathered = self._gathered, []
+        if gathered:
+            self._queue.put(gathered)
 
     async def import_records(self, records: Iterable[Record]) -> None:
         """Durably write `records` (as exported by `export_range`) in one batch.
@@ -666,16 +696,16 @@ class LmdbStore:
             first = self._queue.get()
             if first is None:
                 break
-            group = [first]
+            group = list(first)
             while True:
                 try:
-                    item = self._queue.get_nowait()
+                    items = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if items is None:
                     stopping = True
                     break
-                group.append(item)
+                group.extend(items)
             try:
                 results = self._write_group(group)
             except BaseException as exc:  # noqa: BLE001 - the writer must always report back

@@ -68,6 +68,8 @@ EXPECTED_ROWS = {
     "e.p99_us",
     "e.loop_cpu_per_step_us",
     "e.process_cpu_per_step_us",
+    "e.loop_floor_us",
+    "e.loop_floor_steps_per_s",
     "f.record_s",
     "f.record_step_us",
     "f.record_step_x_floor",

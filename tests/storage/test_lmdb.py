@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from storage import (
     Batch,
+    BatchConflict,
     DataDirLocked,
     ForkedEnvironment,
     HashRange,
@@ -82,6 +84,45 @@ async def test_group_commit_merges_concurrent_batches(tmp_path: Path) -> None:
         assert stats.records == 50
         assert stats.commits < 50
         assert len(store.scan("a")) == 50
+
+
+async def test_committers_of_one_scheduler_tick_share_one_commit(tmp_path: Path) -> None:
+    """Under a real clock, tasks that reach `commit` in the same tick gather behind the first
+    one's schedule point and are written as one group, in the order they arrived: the first
+    batch that claims a key wins, the later ones in the group get `BatchConflict`."""
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        go = trio.Event()
+        outcomes: dict[int, str] = {}
+        arrived: list[int] = []
+
+        async def one(i: int) -> None:
+            batch = Batch()
+            batch.require("a", b"claimed", None)
+            batch.put("a", b"claimed", b"by %d" % i)
+            batch.put("a", b"key %03d" % i, b"value %d" % i)
+            await go.wait()
+            arrived.append(i)  # no checkpoint between this and `commit` taking the batch
+            try:
+                await store.commit(batch)
+            except BatchConflict:
+                outcomes[i] = "conflict"
+            else:
+                outcomes[i] = "written"
+
+        async with trio.open_nursery() as nursery:
+            for i in range(20):
+                nursery.start_soon(one, i)
+            await trio.testing.wait_all_tasks_blocked()
+            before = store.statistics()
+            go.set()  # every waiter is rescheduled into the same tick
+        stats = store.statistics()
+        assert stats.commits - before.commits == 1
+        assert stats.batches - before.batches == 1
+        first = arrived[0]
+        assert sorted(arrived) == list(range(20))
+        assert outcomes == {i: "written" if i == first else "conflict" for i in range(20)}
+        assert store.get("a", b"claimed") == b"by %d" % first
+        assert [k for k, _ in store.scan("a")] == [b"claimed", b"key %03d" % first]
 
 
 async def test_map_grows_under_load_with_concurrent_readers(tmp_path: Path) -> None:
