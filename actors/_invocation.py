@@ -39,6 +39,7 @@ class Invocation:
         "hdef",
         "id",
         "idempotency_key",
+        "idempotency_table_key",
         "inbox_seq",
         "kill_requested",
         "last_error",
@@ -75,6 +76,10 @@ class Invocation:
         self.created_at = created_at
         self.modified_at = created_at
         self.idempotency_key = idempotency_key
+        self.idempotency_table_key: bytes | None = (
+            None if idempotency_key is None else actor.idempotency_key(hdef.name, idempotency_key)
+        )
+        """The `idempotency` table key of this invocation's idempotency key, if it has one."""
         self.inbox_seq: int | None = None
         self.last_error: str | None = None
         self.next_retry_at: int | None = None
@@ -161,12 +166,6 @@ class Invocation:
         """Whether a kill was requested (a method, so checks after an await are not
         narrowed away by the type checker)."""
         return self.kill_requested
-
-    @property
-    def idempotency_table_key(self) -> bytes | None:
-        if self.idempotency_key is None:
-            return None
-        return self.actor.idempotency_key(self.hdef.name, self.idempotency_key)
 
     def settle(self) -> None:
         """Wake everyone waiting for the current outcome (paused, finished or failed)."""

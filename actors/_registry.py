@@ -89,17 +89,17 @@ class HandlerDef:
     """How many user parameters have no default."""
     simple: bool
     """True when every user parameter is a plain positional one (no *args/**kwargs)."""
+    holds_key: bool = attrs.field(init=False)
+    """Runs one at a time per key through the key's mailbox (exclusive and workflow run
+    handlers)."""
+    qualified_name: str = attrs.field(init=False)
+    """``Type.handler``, as users and errors see it."""
 
-    @property
-    def holds_key(self) -> bool:
-        """Runs one at a time per key through the key's mailbox (exclusive and workflow run
-        handlers)."""
-        return self.kind is HandlerKind.EXCLUSIVE or self.kind is HandlerKind.RUN
-
-    @property
-    def qualified_name(self) -> str:
-        """``Type.handler``, as users and errors see it."""
-        return f"{self.actor.name}.{self.name}"
+    def __attrs_post_init__(self) -> None:
+        # Derived once: both are read several times per invocation.
+        holds = self.kind is HandlerKind.EXCLUSIVE or self.kind is HandlerKind.RUN
+        object.__setattr__(self, "holds_key", holds)
+        object.__setattr__(self, "qualified_name", f"{self.actor.name}.{self.name}")
 
     def check_args(self, args: tuple[Any, ...]) -> None:
         """Check positional `args` against the handler: a fast path for the common shape

@@ -336,6 +336,9 @@ class LmdbStore:
         self._gathered: list[_Item] = []
         """Batches of tasks that committed during another committer's schedule point."""
         self._token = trio_token
+        self._virtual = _virtual_time()
+        """Whether the run that opened the store (the only one that may commit) has a virtual
+        clock: then every commit is inline."""
         self._closed = False
         # None is the stop signal for the writer thread.
         self._queue: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
@@ -506,7 +509,7 @@ class LmdbStore:
         # A caller cancelled before submitting gets Cancelled with nothing written; after this
         # point the batch belongs to the writer.
         task = trio.lowlevel.current_task()
-        if self._entering and not _virtual_time():
+        if self._entering and not self._virtual:
             # Another task of this scheduler tick is at the schedule point below, deciding
             # whether to commit inline. Gather behind it: it hands this batch to the writer
             # together with its own once the tick is over, so the writer wakes once for the
@@ -544,7 +547,7 @@ class LmdbStore:
             if self._closed:
                 # `aclose` answers (or has answered) every gathered task.
                 raise StoreClosed(f"the store at {self._path} closed before committing")
-            virtual = _virtual_time()
+            virtual = self._virtual
             if (
                 (alone or virtual)
                 and not self._waiting

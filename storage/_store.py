@@ -39,6 +39,10 @@ class Precondition:
     value: bytes | None
 
 
+_new_record = tuple.__new__
+"""Builds a `Record` from a tuple without the named tuple's Python-level constructor."""
+
+
 def check_key(key: bytes) -> None:
     """Refuse keys LMDB cannot store (empty, or longer than 511 bytes)."""
     if not key:
@@ -74,13 +78,13 @@ class Batch:
                 f"value of {len(value)} bytes for table {table!r} exceeds the limit of"
                 f" {self.max_value_size} bytes; store smaller values or raise max_value_size"
             )
-        self.records.append(Record(table, key, value))
+        self.records.append(_new_record(Record, (table, key, value)))
 
     def delete(self, table: str, key: bytes) -> None:
         """Remove `table[key]` (no error if it is absent)."""
         if not key or len(key) > MAX_KEY_SIZE:
             check_key(key)
-        self.records.append(Record(table, key, None))
+        self.records.append(_new_record(Record, (table, key, None)))
 
     def require(self, table: str, key: bytes, value: bytes | None) -> None:
         """Only commit this batch if `table[key]` equals `value` (None: is absent)."""
