@@ -61,11 +61,13 @@ def _virtual_time() -> bool:
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
-    """`inspect.iscoroutinefunction`, with a fast answer for plain functions and methods (the
-    usual step functions: the general check costs more than a step's own bookkeeping)."""
+    """`inspect.iscoroutinefunction`, with a fast yes for `async def` functions and methods
+    (the usual step functions: the general check costs more than a step's own bookkeeping).
+    Everything else gets the general check (which also knows functions marked with
+    `inspect.markcoroutinefunction` on Python 3.12+)."""
     target = getattr(fn, "__func__", fn)
-    if type(target) is types.FunctionType and not hasattr(target, "__wrapped__"):
-        return bool(target.__code__.co_flags & inspect.CO_COROUTINE)
+    if type(target) is types.FunctionType and target.__code__.co_flags & inspect.CO_COROUTINE:
+        return True
     return inspect.iscoroutinefunction(fn)
 
 
