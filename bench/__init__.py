@@ -20,8 +20,9 @@ with every number beside its target, and writes the same numbers as JSON:
 - (g) resident memory with 100,000 ``@actors.workflow`` runs suspended on a one-hour durable
   sleep (no task left per workflow; in a child process like (c)), and their start rate.
 
-Run ``python -m bench --help`` for the options. The implementation is private (``_modules``);
-this package exports nothing.
+``python -m bench --ab OTHER`` compares this checkout with another one, running both in
+alternation (see `bench._ab`). Run ``python -m bench --help`` for the options. The
+implementation is private (``_modules``); this package exports nothing.
 """
 
 __all__: list[str] = []

@@ -7,6 +7,8 @@ Examples::
     python -m bench --quick --only a,b   # a quick look at (a) and (b)
     python -m bench --only d,e,f,g       # the durable-execution workloads
     python -m bench --only h,i           # the HTTP workloads
+    python -m bench --ab ../base --only e --repeat 3
+                                         # this checkout against ../base, alternating
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import attrs
 
+from ._ab import AbError, check_other, format_ab, run_ab
 from ._machine import machine_facts
 from ._report import build_rows, format_table, json_document
 from ._runner import WORKLOADS, run_all
@@ -105,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a target is missed"
     )
+    parser.add_argument(
+        "--ab",
+        type=Path,
+        metavar="OTHER",
+        help="compare this checkout with the checkout OTHER: run the chosen workloads in both,"
+        " alternating, --repeat rounds (at least 2), and print the medians side by side"
+        " (JSON to --json)",
+    )
     sizes = parser.add_argument_group("sizes (override the defaults of full or --quick)")
     for field, help_text in _SIZE_FLAGS.items():
         sizes.add_argument(
@@ -116,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return the process exit status."""
     args = _parser().parse_args(argv)
+    if args.ab is not None:
+        return _main_ab(args)
     sizes = Sizes.quick() if args.quick else Sizes.full()
     overrides = {f: getattr(args, f) for f in _SIZE_FLAGS if getattr(args, f) is not None}
     sizes = attrs.evolve(sizes, **overrides)
@@ -147,6 +160,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {args.json}")
     if args.check and not document["targets_met"]:
         return 1
+    return 0
+
+
+def _main_ab(args: argparse.Namespace) -> int:
+    try:
+        other = check_other(args.ab)
+    except AbError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
+    bench_args = ["--only", ",".join(args.only), "--dir", str(args.dir.resolve())]
+    if args.quick:
+        bench_args.append("--quick")
+    for field in _SIZE_FLAGS:
+        value = getattr(args, field)
+        if value is not None:
+            bench_args += ["--" + field.replace("_", "-"), str(value)]
+    rounds = max(2, args.repeat)
+    try:
+        result = run_ab(other, bench_args, rounds)
+    except AbError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 1
+    print(format_ab(result))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwrote {args.json}")
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -314,3 +315,60 @@ def test_a_row_not_measured_is_reported_with_its_reason(
     document = _report.json_document(rows, facts, {}, {}, {}, [])
     assert document["targets_not_measured"] == ["z.rss_mb"]
     assert document["targets_met"] is True
+
+
+def test_ab_compares_two_checkouts_in_alternation(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    for package in ("bench", "actors", "storage"):
+        shutil.copytree(REPO / package, other / package)
+    out = tmp_path / "ab.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--ab",
+        str(other),
+        "--quick",
+        "--only",
+        "a",
+        "--repeat",
+        "2",
+        "--floor-commits",
+        "20",
+        "--a-calls",
+        "20",
+        "--dir",
+        str(tmp_path),
+        "--json",
+        str(out),
+    ]
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "this/other" in done.stdout
+    # Both sides ran twice, alternating, each in its own process.
+    assert done.stderr.count("] this ...") == 2 and done.stderr.count("] other ...") == 2
+    result = json.loads(out.read_text())
+    assert result["rounds"] == 2
+    assert result["other"]["path"] == str(other.resolve())
+    rows = {row["id"]: row for row in result["rows"]}
+    assert {"floor.raw.p50_us", "a.calls_per_s", "a.p50_x_floor"} <= set(rows)
+    calls = rows["a.calls_per_s"]
+    assert len(calls["this_runs"]) == 2 and len(calls["other_runs"]) == 2
+    assert calls["this"] > 0 and calls["other"] > 0
+    assert math.isclose(calls["ratio"], calls["this"] / calls["other"])
+
+
+def test_ab_refuses_a_directory_that_is_not_a_checkout(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--ab", str(tmp_path), "--quick", "--only", "a"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "is not a checkout of trio-actors" in done.stderr
+    assert "git worktree add" in done.stderr
