@@ -7,8 +7,6 @@ clock steps (DESIGN §5).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -33,16 +31,9 @@ class TrioWallClock:
     def __init__(self, start: datetime | None = None) -> None:
         self._start = start if start is not None else datetime.now(UTC)
         # The run's clock, read directly: `trio.current_time()` goes through two more calls,
-        # and the runtime reads the time at every durable step. Trio's default clock is
-        # `perf_counter()` plus a fixed offset, so elapsed time is read from `perf_counter`.
-        clock = trio.lowlevel.current_clock()
-        offset = getattr(clock, "offset", None)
-        if type(clock).__name__ == "SystemClock" and isinstance(offset, float):
-            self._current_time: Callable[[], float] = time.perf_counter
-            self._origin = clock.current_time() - offset
-        else:
-            self._current_time = clock.current_time
-            self._origin = self._current_time()
+        # and the runtime reads the time at every durable step.
+        self._current_time = trio.lowlevel.current_clock().current_time
+        self._origin = self._current_time()
         self._start_micros = to_micros(self._start)
 
     def now(self) -> datetime:

@@ -26,7 +26,7 @@ IMAGES_INDEX = 0xFFFFFFFF
 
 def entry_key(invocation: InvocationId, index: int) -> bytes:
     """The `journal` table key of one entry of an invocation."""
-    return invocation.raw + struct.pack(">I", index)
+    return invocation.raw + index.to_bytes(4, "big")
 
 
 class Diverged(BaseException):
@@ -367,9 +367,9 @@ class Execution:
 
     def journal_rows(self, batch: Batch, entries: list[Entry]) -> None:
         codec = self.codec
-        raw = self.invocation.id.raw
+        inv_id = self.invocation.id
         for entry in entries:
-            batch.put(JOURNAL, raw + entry.index.to_bytes(4, "big"), entry.encode(codec))
+            batch.put(JOURNAL, entry_key(inv_id, entry.index), entry.encode(codec))
 
     def finish_rows(self, batch: Batch, *, keep_journal: bool = False) -> list[Any]:
         """At completion: state writes, sent messages, and the journal's deletion (unless
@@ -382,9 +382,8 @@ class Execution:
         if keep_journal:
             self.journal_rows(batch, self.journal.entries()[self.journal.committed_length :])
         else:
-            raw = inv_id.raw
             for index in range(self.journal.committed_length):
-                batch.delete(JOURNAL, raw + index.to_bytes(4, "big"))
+                batch.delete(JOURNAL, entry_key(inv_id, index))
         for entry in self.journal.entries():
             if entry.kind in (EntryKind.CALL, EntryKind.AWAKEABLE):
                 batch.delete(SLOTS, slot_key(inv_id, entry.index))

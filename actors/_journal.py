@@ -11,27 +11,14 @@ together with the next durable point (or the invocation's completion), never alo
 from __future__ import annotations
 
 import enum
-import functools
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import attrs
-import msgpack  # type: ignore[import-untyped]
 
-from storage import FORMAT_VERSION, Codec
+from storage import Codec
 
 ENTRY_VERSION = 1
-
-_ENTRY_HEADER = bytes([FORMAT_VERSION])
-_pack_plain: Callable[[object], bytes] = (
-    msgpack.Packer(use_bin_type=True, strict_types=True).pack
-    if msgpack.Packer.__module__ == "msgpack._cmsgpack"
-    else functools.partial(msgpack.packb, use_bin_type=True, strict_types=True)
-)
-"""Packs plain values exactly as `Codec.encode` does (after its format byte). One packer is
-shared when msgpack's C extension is there: with plain values it runs no Python code, so it
-holds the GIL throughout; msgpack's pure-Python fallback gets a packer per call."""
 
 
 class EntryKind(enum.Enum):
@@ -80,22 +67,12 @@ class Entry:
     recorded it (more than 1 when it retried in place)."""
 
     def encode(self, codec: Codec) -> bytes:
-        """The stored form, encoded: what `codec.encode(self.to_wire())` gives, faster (an
-        entry holds only plain values, so no codec hooks are needed). Anything else, and an
-        entry over the codec's size limit, goes through the codec, which raises as usual
-        (an entry too large to decode must never be stored).
+        """The stored form, encoded.
 
         Raises:
             PayloadTooLarge: the encoded entry is larger than `codec.max_size`.
         """
-        wire = self.to_wire()
-        try:
-            body: bytes = _pack_plain(wire)
-        except (TypeError, ValueError, OverflowError):
-            return codec.encode(wire)
-        if len(body) >= codec.max_size:  # with the format byte: over the limit
-            return codec.encode(wire)
-        return _ENTRY_HEADER + body
+        return codec.encode(self.to_wire())
 
     def to_wire(self) -> dict[str, Any]:
         """The stored form."""

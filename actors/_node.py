@@ -157,13 +157,12 @@ class Node:
             sender=self._prepare_send,
             deadlock=self._deadlock,
         )
-        fast_now = getattr(clock, "now_micros", None)
-        self._now_us: Callable[[], int] = (
-            fast_now if callable(fast_now) else (lambda: to_micros(clock.now()))
-        )
         # The engine interface of `Execution` (actors/_execution.py). Plain attributes rather
         # than methods: they are called at every durable step, and each layer costs.
-        self.now_us: Callable[[], int] = self._now_us
+        fast_now = getattr(clock, "now_micros", None)
+        self.now_us: Callable[[], int] = (
+            fast_now if callable(fast_now) else (lambda: to_micros(clock.now()))
+        )
         """Durable time now, in µs since the epoch."""
         self.new_batch: Callable[[], Batch] = functools.partial(
             Batch, max_value_size=options.max_value_size + 4096
@@ -617,7 +616,7 @@ class Node:
             message=f"invocation {inv.id} was cancelled before it ran",
             code=409,
         )
-        batch = self._batch()
+        batch = self.new_batch()
         self._retire(batch, inv, InvocationStatus.COMPLETED, failure=failure)
         if batch:
             await self._store.commit(batch)
@@ -664,7 +663,7 @@ class Node:
             )
             if updated == record:
                 return
-            batch = self._batch()
+            batch = self.new_batch()
             batch.require(INVOCATIONS, inv.id.raw, raw)
             batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(updated.to_wire()))
             try:
@@ -685,7 +684,7 @@ class Node:
                 up the stop. None (the default): every timer is progress to wait for.
         """
         self._idle_horizon = (
-            None if horizon is None else self._now_us() + horizon // timedelta(microseconds=1)
+            None if horizon is None else self.now_us() + horizon // timedelta(microseconds=1)
         )
         self._idle_wanted = True
         if self._idle.is_set():
@@ -821,7 +820,7 @@ class Node:
             actor=actor,
             hdef=hdef,
             args=encoded_args,
-            created_at=self._now_us(),
+            created_at=self.now_us(),
             idempotency_key=idempotency_key,
         )
         if delay:
@@ -861,7 +860,7 @@ class Node:
 
     async def _make_durable(self, inv: Invocation) -> None:
         """Commit the inbox entry and record of `inv` (its first durable point)."""
-        batch = self._batch()
+        batch = self.new_batch()
         self.durable_rows(inv, batch)
         await self.commit_point(inv, batch, [])
 
@@ -920,7 +919,7 @@ class Node:
             self._wake(inv)
 
     async def _fill_slot(self, table: str, key: bytes, outcome: bytes, what: str) -> None:
-        batch = self._batch()
+        batch = self.new_batch()
         batch.require(table, key, None)
         batch.put(table, key, outcome)
         try:
@@ -934,9 +933,6 @@ class Node:
             target.durable = True
             if not self._closed:
                 self._dispatch(target)
-
-    def _batch(self) -> Batch:
-        return self.new_batch()
 
     # ----------------------------------------------------------------------------- execution
 
@@ -1052,7 +1048,7 @@ class Node:
         self._track_call(inv)
         self._busy()
         if inv.status is InvocationStatus.SCHEDULED:
-            if inv.not_before is not None and inv.not_before > self._now_us():
+            if inv.not_before is not None and inv.not_before > self.now_us():
                 heapq.heappush(self._timers, (inv.not_before, inv.id.raw, inv))
                 self._timer_wakeup.set()
                 return
@@ -1174,7 +1170,7 @@ class Node:
                 await self._pause_now(inv)
                 return
             if inv.next_retry_at is not None:
-                wait = (inv.next_retry_at - self._now_us()) / 1e6
+                wait = (inv.next_retry_at - self.now_us()) / 1e6
                 if wait > 0:
                     with trio.CancelScope() as inv.scope:
                         inv.waiting = True
@@ -1352,7 +1348,7 @@ class Node:
     ) -> None:
         """Commit the outcome with the state changes: the invocation's one durable commit."""
         inbox_seq = inv.inbox_seq  # `_retire` clears it; a retry below needs it back
-        batch = self._batch()
+        batch = self.new_batch()
         sent: list[Any] = []
         execution = ctx._exec
         if execution is not None:
@@ -1471,7 +1467,7 @@ class Node:
                 inv.hdef.actor.name,
                 inv.hdef.name,
                 outcome_of(inv.status, failure.error_type if failure else None, inv.durable),
-                (self._now_us() - inv.created_at) / 1e6,
+                (self.now_us() - inv.created_at) / 1e6,
             )
         if inv.reply_to is not None:
             caller_id = InvocationId(inv.reply_to[:20])
@@ -1488,16 +1484,16 @@ class Node:
 
     async def _write_record(self, inv: Invocation) -> None:
         """Durably write an invocation's record (making it durable if it was not yet)."""
-        inv.modified_at = self._now_us()
+        inv.modified_at = self.now_us()
         if not inv.durable:
             await self._make_durable(inv)
             return
-        batch = self._batch()
+        batch = self.new_batch()
         batch.put(INVOCATIONS, inv.id.raw, self._codec.encode(inv.record().to_wire()))
         await self._store.commit(batch)
 
     async def _finish_killed(self, inv: Invocation) -> None:
-        batch = self._batch()
+        batch = self.new_batch()
         if inv.durable:
             # Its journal and the slots addressed to it go with it.
             start = inv.id.raw
@@ -1551,7 +1547,7 @@ class Node:
 
     async def _drop_stale_inbox_rows(self, keys: list[bytes]) -> None:
         if keys:
-            batch = self._batch()
+            batch = self.new_batch()
             for key in keys:
                 batch.delete(INBOX, key)
             await self._store.commit(batch)
@@ -1562,7 +1558,7 @@ class Node:
         fixed `NodeOptions.seed` gives reproducible ids that never repeat across reopens."""
         raw = self._store.get(META, _OPENS)
         opens = 0 if raw is None else int.from_bytes(raw, "big")
-        batch = self._batch()
+        batch = self.new_batch()
         batch.put(META, _OPENS, (opens + 1).to_bytes(8, "big"))
         await self._store.commit(batch)
         if self._options.seed is not None:
@@ -1622,7 +1618,7 @@ class Node:
         index is in memory, rebuilt at start-up from the stored records (it is derived)."""
         while True:
             self._timer_wakeup = trio.Event()
-            now = self._now_us()
+            now = self.now_us()
             while self._timers and self._timers[0][0] <= now:
                 _, _, inv = heapq.heappop(self._timers)
                 if inv.status is InvocationStatus.SUSPENDED:
@@ -1640,11 +1636,11 @@ class Node:
         """Delete finished records whose retention has passed (a derived index, by time)."""
         while True:
             self._sweep_wakeup = trio.Event()
-            now = self._now_us()
+            now = self.now_us()
             rows = self._store.scan(EXPIRY, limit=_SWEEP_BATCH)
             due = [k for k, _ in rows if int.from_bytes(k[:8], "big") <= now]
             if due:
-                batch = self._batch()
+                batch = self.new_batch()
                 for key in due:
                     batch.delete(EXPIRY, key)
                     self._expire(batch, InvocationId(key[8:]), int.from_bytes(key[:8], "big"))

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._report import ROWS, number_text, with_unit
+
 THIS = Path(__file__).resolve().parents[1]
 """The checkout this benchmark belongs to."""
 
@@ -141,19 +143,12 @@ def format_ab(result: dict[str, Any]) -> str:
         f" ({result['other']['code']}), {result['rounds']} alternating round(s), medians",
         f"  {'metric':<52} {'this':>14} {'other':>14} {'this/other':>11}",
     ]
+    digits = {spec.id: spec.digits for spec in ROWS}
     for row in result["rows"]:
-        unit = f" {row['unit']}" if row["unit"] else ""
+        shown = [
+            with_unit(number_text(row[side], digits.get(row["id"], 1)), row["unit"])
+            for side in ("this", "other")
+        ]
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}"
-        lines.append(
-            f"  {row['label'][:52]:<52} {_number(row['this']) + unit:>14}"
-            f" {_number(row['other']) + unit:>14} {ratio:>11}"
-        )
+        lines.append(f"  {row['label'][:52]:<52} {shown[0]:>14} {shown[1]:>14} {ratio:>11}")
     return "\n".join(lines)
-
-
-def _number(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"

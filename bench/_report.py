@@ -455,13 +455,15 @@ def build_rows(
     return rows
 
 
-def _number(value: float, digits: int) -> str:
+def number_text(value: float, digits: int) -> str:
+    """A metric's value as the table shows it."""
     if math.isnan(value) or math.isinf(value):
         return str(value)
     return f"{value:,.{digits}f}"
 
 
-def _with_unit(text: str, unit: str) -> str:
+def with_unit(text: str, unit: str) -> str:
+    """`text` followed by `unit`, if there is one."""
     return f"{text} {unit}" if unit else text
 
 
@@ -490,12 +492,12 @@ def format_table(
             lines += ["", title, heading]
         target = ""
         if spec.target is not None:
-            shown = _number(spec.target.value, 1 if spec.unit == "x" else 0)
-            target = _with_unit(f"{_SHOW[spec.target.op]} {shown}", spec.unit)
+            shown = number_text(spec.target.value, 1 if spec.unit == "x" else 0)
+            target = with_unit(f"{_SHOW[spec.target.op]} {shown}", spec.unit)
         if row.value is None:
             lines.append(f"  {spec.label:<{width}}  not measured — {spec.not_measured}")
             continue
-        measured = _with_unit(_number(row.value, spec.digits), spec.unit)
+        measured = with_unit(number_text(row.value, spec.digits), spec.unit)
         met = "" if spec.target is None else ("yes" if row.met else "NO")
         lines.append(f"  {spec.label:<{width}}  {measured:>16}  {target:>12}  {met}".rstrip())
     return "\n".join(lines)

@@ -539,7 +539,8 @@ class LmdbStore:
             try:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             except BaseException:
-                self._submit_gathered()  # nobody else would
+                if gathered := self._take_gathered():
+                    self._queue.put(gathered)  # nobody else would hand them over
                 raise
             finally:
                 alone = self._entering == 1
@@ -565,19 +566,17 @@ class LmdbStore:
             self._waiting.add(task)
             # One queue item for the whole tick, so the writer never takes part of it; this
             # batch first: it arrived before the gathered ones.
-            gathered, self._gathered = self._gathered, []
-            self._queue.put([(batch, task), *gathered])
+            self._queue.put([(batch, task), *self._take_gathered()])
             await trio.lowlevel.wait_task_rescheduled(_abort_failed)
             return
         self._waiting.add(task)
         self._queue.put([(batch, task)])
         await trio.lowlevel.wait_task_rescheduled(_abort_failed)
 
-    def _submit_gathered(self) -> None:
-        """Hand the batches gathered behind a committer's schedule point to the writer."""
+    def _take_gathered(self) -> list[_Item]:
+        """The batches gathered behind a committer's schedule point, for the writer."""
         gathered, self._gathered = self._gathered, []
-        if gathered:
-            self._queue.put(gathered)
+        return gathered
 
     async def import_records(self, records: Iterable[Record]) -> None:
         """Durably write `records` (as exported by `export_range`) in one batch.
@@ -791,12 +790,8 @@ class LmdbStore:
         results: _Results = []
         batches = records = 0
         dbs = self._dbs
-        crc32 = zlib.crc32
         txn = self._env.begin(write=True, buffers=False)
-        put = txn.put
         try:
-            # Runs holding the GIL, so every call here is taken from the event loop: the seal
-            # (`_seal`) is inlined.
             for batch, task in group:
                 if batch.preconditions:
                     failure = self._check_preconditions(txn, batch)
@@ -807,11 +802,7 @@ class LmdbStore:
                     if value is None:
                         txn.delete(key, db=dbs[table])
                     else:
-                        put(
-                            key,
-                            value + crc32(value).to_bytes(_CHECKSUM_SIZE, "little"),
-                            db=dbs[table],
-                        )
+                        txn.put(key, _seal(value), db=dbs[table])
                 results.append((task, outcome.Value(None)))
                 batches += 1
                 records += len(batch.records)

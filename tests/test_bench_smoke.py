@@ -123,16 +123,25 @@ TARGETED_ROWS = {
 }
 
 
+def _bench(args: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m bench ARGS`` from the repository, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "x.json"
-    command = [
-        sys.executable,
-        "-m",
-        "bench",
+    args = [
         "--quick",
         "--repeat",
         "2",
@@ -171,9 +180,7 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
         "--json",
         str(out),
     ]
-    done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = _bench(args, timeout=120)
     assert done.returncode == 0, done.stderr
 
     document = json.loads(out.read_text())
@@ -232,10 +239,7 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
 
 def test_only_runs_the_chosen_workloads(tmp_path: Path) -> None:
     out = tmp_path / "only.json"
-    command = [
-        sys.executable,
-        "-m",
-        "bench",
+    args = [
         "--quick",
         "--only",
         "a",
@@ -248,9 +252,7 @@ def test_only_runs_the_chosen_workloads(tmp_path: Path) -> None:
         "--json",
         str(out),
     ]
-    done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = _bench(args, timeout=60)
     assert done.returncode == 0, done.stderr
     workloads = {row["workload"] for row in json.loads(out.read_text())["rows"]}
     assert workloads == {"floor", "a"}
@@ -258,10 +260,7 @@ def test_only_runs_the_chosen_workloads(tmp_path: Path) -> None:
 
 def test_only_g_measures_suspended_workflows(tmp_path: Path) -> None:
     out = tmp_path / "g.json"
-    command = [
-        sys.executable,
-        "-m",
-        "bench",
+    args = [
         "--quick",
         "--only",
         "g",
@@ -274,9 +273,7 @@ def test_only_g_measures_suspended_workflows(tmp_path: Path) -> None:
         "--json",
         str(out),
     ]
-    done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = _bench(args, timeout=60)
     assert done.returncode == 0, done.stderr
     document = json.loads(out.read_text())
     rows = {row["id"]: row for row in document["rows"]}
@@ -322,10 +319,7 @@ def test_ab_compares_two_checkouts_in_alternation(tmp_path: Path) -> None:
     for package in ("bench", "actors", "storage"):
         shutil.copytree(REPO / package, other / package)
     out = tmp_path / "ab.json"
-    command = [
-        sys.executable,
-        "-m",
-        "bench",
+    args = [
         "--ab",
         str(other),
         "--quick",
@@ -342,9 +336,7 @@ def test_ab_compares_two_checkouts_in_alternation(tmp_path: Path) -> None:
         "--json",
         str(out),
     ]
-    done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = _bench(args, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "this/other" in done.stdout
     # Both sides ran twice, alternating, each in its own process.
@@ -361,14 +353,7 @@ def test_ab_compares_two_checkouts_in_alternation(tmp_path: Path) -> None:
 
 
 def test_ab_refuses_a_directory_that_is_not_a_checkout(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--ab", str(tmp_path), "--quick", "--only", "a"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _bench(["--ab", str(tmp_path), "--quick", "--only", "a"], timeout=60)
     assert done.returncode == 2
     assert "is not a checkout of trio-actors" in done.stderr
     assert "git worktree add" in done.stderr
