@@ -36,6 +36,7 @@ import trio
 
 import actors
 
+from ._bare import bare_step_loop
 from ._stats import Latencies
 from ._workloads import _Meter
 
@@ -234,7 +235,10 @@ async def concurrent_workflows(
         measured = meter.stop(invocations)
     _check_workflows("e", results, invocations, actor.step_calls)
     floor = await handoff_floor(keys, max(1, invocations * STEPS // keys))
-    return {**_latencies(samples), **_per_workflow(measured), **floor}
+    bare = await bare_step_loop(path.with_name(path.name + "-bare"), invocations, keys, STEPS)
+    metrics = {**_latencies(samples), **_per_workflow(measured), **floor, **bare}
+    metrics["steps_x_bare"] = metrics["steps_per_s"] / bare["bare_steps_per_s"]
+    return metrics
 
 
 async def handoff_floor(tasks: int, rounds: int) -> dict[str, float]:

@@ -232,6 +232,33 @@ ROWS: tuple[RowSpec, ...] = (
         digits=0,
     ),
     RowSpec(
+        id="e.bare_steps_per_s",
+        workload="e",
+        label="bare step loop: steps/s (same writes, no runtime)",
+        unit="/s",
+        digits=0,
+    ),
+    RowSpec(
+        id="e.bare_loop_cpu_per_step_us",
+        workload="e",
+        label="bare step loop: event-loop CPU per step",
+        unit="µs",
+    ),
+    RowSpec(
+        id="e.bare_commits_per_s",
+        workload="e",
+        label="bare step loop: commits/s",
+        unit="/s",
+        digits=0,
+    ),
+    RowSpec(
+        id="e.steps_x_bare",
+        workload="e",
+        label="runtime steps/s / bare step loop steps/s",
+        unit="x",
+        digits=2,
+    ),
+    RowSpec(
         id="f.record_s",
         workload="f",
         label="first execution (records the journal)",
