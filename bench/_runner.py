@@ -59,7 +59,10 @@ def _d(root: Path, sizes: Sizes) -> Metrics:
 
 
 def _e(root: Path, sizes: Sizes) -> Metrics:
-    result = run_concurrent_workflows(root, sizes.e_workflows, sizes.e_keys, sizes.e_warmup_per_key)
+    # The node and the bare step loop each get a directory of their own inside the run's.
+    result = run_concurrent_workflows(
+        root / "node", sizes.e_workflows, sizes.e_keys, sizes.e_warmup_per_key
+    )
     return _prefixed("e", result)
 
 
