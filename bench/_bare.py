@@ -1,48 +1,67 @@
-"""The bare step loop: workload (e)'s writes on this machine, with no runtime around them.
+"""The bare step loops: workload (e)'s durable writes on this machine, with no runtime around them.
 
-(e) asks how many journaled steps per second 64 concurrent 10-step workflows reach. This module
-answers a narrower question, in the same run: how many could *any* trio program reach here
-that makes the same durable writes in the same way, doing nothing else? It is the shape of the
-throwaway prototype in DESIGN.md §4, written out once so that every benchmark run measures it
-beside the runtime:
+(e) asks how many journaled steps per second 64 concurrent 10-step workflows reach. The bare
+loops answer a narrower question in the same run: how many does a trio program reach here that
+makes the same durable writes and nothing else, in each of two shapes?
 
-- `keys` trio tasks each run their share of `invocations` workflows back to back, in their own
-  task (no mailbox, no invocation task, no caller waiting on a result);
-- a step awaits a trivial async function, packs a journal entry with msgpack and commits one
-  put, exactly as big as the runtime's (24-byte key under the actor's placement hash, 60-byte
-  value);
-- the first step also writes an inbox entry and an invocation record, and a completion commit
-  deletes the ten entries, the inbox entry and the record: the write set of each of the
-  runtime's 11 commits per workflow, in the same three tables;
-- one long-lived writer thread drains a `queue.SimpleQueue`, merges every waiting batch into
-  one LMDB write transaction (environment opened as the store opens it: sync, metasync, no
-  writemap), commits, and wakes the group with one `TrioToken.run_sync_soon`;
-- a committer parks with `wait_task_rescheduled` and is woken by `reschedule`.
+- **writer thread** (`bare_step_loop`): the shape of DESIGN.md §4 and of `LmdbStore`. One
+  long-lived writer thread drains a `queue.SimpleQueue`, merges every waiting batch into one
+  LMDB write transaction, commits, and wakes the group with one `TrioToken.run_sync_soon`.
+- **writer process** (`bare_step_loop_process`): the workflows are split into `groups` fixed
+  groups. After each scheduler batch a flusher task sends every group's new writes, one message
+  per group, down a pipe to a child process (``python -m bench._bare PATH``), which commits
+  each message as one transaction and answers with its id; a reader task wakes the group. With
+  two groups the event loop runs one group's steps while the other's commit is in flight; a
+  thread cannot give that overlap, because py-lmdb takes the GIL back around every put.
 
-No journal matching, no validation, no checksums, no cancellation, no codec, no recovery: its
-steps/s is a ceiling for (e) here, not something the runtime can be expected to reach.
+In both, `keys` trio tasks run their share of `invocations` workflows back to back in their own
+task (no mailbox, no invocation task, no caller waiting on a result), and a workflow's writes
+are the runtime's: a step awaits a trivial async function, packs a journal entry with msgpack
+(about the runtime's size: a 24-byte key under the actor's 8-byte placement hash, a 56-byte
+value against the runtime's 60) and commits one put; the first step also writes an inbox entry
+and a 197-byte invocation record; a completion commit deletes the ten entries, the inbox entry
+and the record. That is the write set of each of the runtime's 11 commits per workflow, in the
+same three tables, with the environment opened as the store opens it (sync, metasync, no
+writemap). A committer parks with `wait_task_rescheduled` until its commit has returned.
+
+No journal matching, no validation, no checksums, no cancellation, no codec, no recovery: their
+steps/s are ceilings for (e) in each shape, not something the runtime can be expected to reach.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import queue
+import struct
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import lmdb
 import msgpack  # type: ignore[import-untyped]
 import trio
 
-_Write = tuple[bytes, bytes, bytes | None]
-"""(table, key, value); a value of None deletes."""
+_TABLES = (b"journal", b"inbox", b"invocations")
+_JOURNAL, _INBOX, _INVOCATIONS = range(len(_TABLES))
+_Write = tuple[int, bytes, bytes | None]
+"""(table index, key, value); a value of None deletes."""
+_Commit = Callable[[list[_Write], int], Awaitable[None]]
+"""Commit these writes for a task of this group; returns once they are durable."""
 _Item = tuple[list[_Write], trio.lowlevel.Task] | None
 
-_TABLES = (b"journal", b"inbox", b"invocations")
 _MAP_SIZE = 1 << 30
 _RECORD = b"r" * 197
 """As big as the runtime's invocation record in (e)."""
+_INBOX_VALUE = b"i" * 20
+_ACK = struct.Struct("<I")
+_READY = 0xFFFFFFFF
+"""The writer process's first answer: its environment is open."""
+_REPO = Path(__file__).resolve().parent.parent
 
 
 def _placement(key: str) -> bytes:
@@ -57,12 +76,111 @@ def _abort(_: object) -> trio.lowlevel.Abort:
     return trio.lowlevel.Abort.FAILED
 
 
-def _writer(
+def _open_env(path: Path) -> tuple[lmdb.Environment, tuple[lmdb._Database, ...]]:
+    env = lmdb.open(
+        str(path),
+        map_size=_MAP_SIZE,
+        subdir=True,
+        sync=True,
+        metasync=True,
+        writemap=False,
+        map_async=False,
+        max_dbs=len(_TABLES),
+    )
+    return env, tuple(env.open_db(name) for name in _TABLES)
+
+
+def _apply(txn: lmdb.Transaction, dbs: tuple[lmdb._Database, ...], writes: list[_Write]) -> None:
+    put = txn.put
+    delete = txn.delete
+    for table, key, value in writes:
+        if value is None:
+            delete(key, db=dbs[table])
+        else:
+            put(key, value, db=dbs[table])
+
+
+async def _drive(
+    commit: _Commit, invocations: int, keys: int, steps: int, groups: int
+) -> tuple[float, float]:
+    """Run the workflows; returns (wall seconds, event-loop CPU seconds)."""
+    shares = [invocations // keys + (1 if i < invocations % keys else 0) for i in range(keys)]
+    pack = msgpack.Packer().pack
+    names = [f"step-{i}" for i in range(steps)]
+    indexes = [i.to_bytes(4, "big") for i in range(steps)]
+    now = time.time_ns
+    expected = sum(range(steps))
+    wrong: list[int] = []
+
+    async def workflow(prefix: bytes, n: int, group: int) -> int:
+        invocation = prefix + n.to_bytes(12, "big")
+        inbox = invocation + b"inbox-key"
+        total = 0
+        for i in range(steps):
+            value = await _step_value(i)
+            entry = pack(
+                {
+                    "v": 1,
+                    "kind": "run",
+                    "name": names[i],
+                    "value": value,
+                    "failure": None,
+                    "at": now(),
+                    "n": 1,
+                }
+            )
+            writes: list[_Write] = [(_JOURNAL, invocation + indexes[i], entry)]
+            if i == 0:
+                writes.append((_INBOX, inbox, _INBOX_VALUE))
+                writes.append((_INVOCATIONS, invocation, _RECORD))
+            await commit(writes, group)
+            total += value
+        finish: list[_Write] = [(_JOURNAL, invocation + index, None) for index in indexes]
+        finish.append((_INBOX, inbox, None))
+        finish.append((_INVOCATIONS, invocation, None))
+        await commit(finish, group)
+        return total
+
+    async def caller(index: int, count: int) -> None:
+        prefix = _placement(f"wf{index}")
+        for n in range(count):
+            total = await workflow(prefix, n, index % groups)
+            if total != expected:
+                wrong.append(total)
+
+    cpu0 = time.thread_time()
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for index, count in enumerate(shares):
+            nursery.start_soon(caller, index, count)
+    elapsed = time.perf_counter() - started
+    cpu = time.thread_time() - cpu0
+    if wrong:
+        raise RuntimeError(f"bare step loop: {len(wrong)} workflows returned a wrong sum")
+    return elapsed, cpu
+
+
+def _metrics(
+    prefix: str, invocations: int, steps: int, elapsed: float, cpu: float, commits: int
+) -> dict[str, float]:
+    taken = invocations * steps
+    return {
+        f"{prefix}steps_per_s": taken / elapsed,
+        f"{prefix}loop_cpu_per_step_us": cpu / taken * 1e6,
+        f"{prefix}commits_per_s": commits / elapsed,
+    }
+
+
+# ---------------------------------------------------------------------------- writer thread
+
+
+def _thread_writer(
     env: lmdb.Environment,
-    dbs: dict[bytes, lmdb._Database],
+    dbs: tuple[lmdb._Database, ...],
     items: queue.SimpleQueue[_Item],
     token: trio.lowlevel.TrioToken,
     commits: list[int],
+    failures: list[Exception],
 ) -> None:
     """Group commit: everything queued while the last commit ran is one transaction."""
 
@@ -78,125 +196,197 @@ def _writer(
                 group.append(items.get_nowait())
             except queue.Empty:
                 break
-        tasks = []
-        with env.begin(write=True) as txn:
-            for item in group:
-                if item is None:
-                    done = True
-                    continue
-                writes, task = item
-                for table, key, value in writes:
-                    if value is None:
-                        txn.delete(key, db=dbs[table])
-                    else:
-                        txn.put(key, value, db=dbs[table])
-                tasks.append(task)
-        commits[0] += 1
+        tasks = [item[1] for item in group if item is not None]
+        done = len(tasks) < len(group)
+        try:
+            with env.begin(write=True) as txn:
+                for item in group:
+                    if item is not None:
+                        _apply(txn, dbs, item[0])
+        except Exception as exc:  # the committers raise it instead of waiting for ever
+            failures.append(exc)
+        else:
+            commits[0] += 1
         if tasks:
             token.run_sync_soon(wake, tasks)
 
 
 async def bare_step_loop(path: Path, invocations: int, keys: int, steps: int) -> dict[str, float]:
-    """Run (e)'s writes with no runtime: `keys` tasks, `invocations` workflows of `steps` steps.
+    """(e)'s writes with no runtime, committed by a writer thread: `keys` tasks, `invocations`
+    workflows of `steps` steps.
 
-    Returns the bare loop's steps/s, its event-loop CPU per step (µs) and its commits/s.
+    Returns its steps/s, event-loop CPU per step (µs) and commits/s.
     """
-    env = lmdb.open(
-        str(path),
-        map_size=_MAP_SIZE,
-        subdir=True,
-        sync=True,
-        metasync=True,
-        writemap=False,
-        map_async=False,
-        max_dbs=len(_TABLES),
-    )
+    env, dbs = _open_env(path)
     try:
-        dbs = {name: env.open_db(name) for name in _TABLES}
         items: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         commits = [0]
+        failures: list[Exception] = []
         writer = threading.Thread(
-            target=_writer,
-            args=(env, dbs, items, trio.lowlevel.current_trio_token(), commits),
+            target=_thread_writer,
+            args=(env, dbs, items, trio.lowlevel.current_trio_token(), commits, failures),
             name="bench-bare-writer",
             daemon=True,
         )
         writer.start()
+
+        async def commit(writes: list[_Write], group: int) -> None:
+            items.put((writes, trio.lowlevel.current_task()))
+            await trio.lowlevel.wait_task_rescheduled(_abort)
+            if failures:
+                raise RuntimeError("bare step loop: a commit failed") from failures[0]
+
         try:
-            metrics = await _run(items, invocations, keys, steps, commits)
+            elapsed, cpu = await _drive(commit, invocations, keys, steps, groups=1)
         finally:
             items.put(None)
             await trio.to_thread.run_sync(writer.join)
     finally:
         env.close()
+    return _metrics("bare_", invocations, steps, elapsed, cpu, commits[0])
+
+
+# --------------------------------------------------------------------------- writer process
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _start_writer(path: Path) -> subprocess.Popen[bytes]:
+    # Raw pipes, not trio's streams: the trio side reads and writes their descriptors itself.
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench._bare", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=_REPO,
+    )
+
+
+async def bare_step_loop_process(
+    path: Path, invocations: int, keys: int, steps: int, groups: int = 2
+) -> dict[str, float]:
+    """(e)'s writes with no runtime, committed by a writer process, the workflows split into
+    `groups` groups committed separately (so that the event loop and the commits overlap).
+
+    Returns its steps/s, event-loop CPU per step (µs) and commits/s.
+    """
+    writer = await trio.to_thread.run_sync(_start_writer, path)
+    try:
+        assert writer.stdin is not None and writer.stdout is not None
+        to_writer = writer.stdin.fileno()
+        from_writer = writer.stdout.fileno()
+        os.set_blocking(from_writer, False)
+        metrics = await _process_run(to_writer, from_writer, invocations, keys, steps, groups)
+        writer.stdin.close()
+        status = await trio.to_thread.run_sync(writer.wait, abandon_on_cancel=True)
+        if status != 0:
+            raise RuntimeError(f"bare step loop: the writer process exited with status {status}")
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+        for stream in (writer.stdin, writer.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):  # a pipe the dead writer left unread
+                    stream.close()
     return metrics
 
 
-async def _run(
-    items: queue.SimpleQueue[_Item], invocations: int, keys: int, steps: int, commits: list[int]
+async def _process_run(
+    to_writer: int, from_writer: int, invocations: int, keys: int, steps: int, groups: int
 ) -> dict[str, float]:
-    shares = [invocations // keys + (1 if i < invocations % keys else 0) for i in range(keys)]
-    pack = msgpack.packb
-    names = [f"step-{i}" for i in range(steps)]
-    now = time.time_ns
-    wrong: list[int] = []
+    pack = msgpack.Packer().pack
+    writes: list[list[_Write]] = [[] for _ in range(groups)]
+    waiting: list[list[trio.lowlevel.Task]] = [[] for _ in range(groups)]
+    in_flight: dict[int, list[trio.lowlevel.Task]] = {}
+    flusher: list[trio.lowlevel.Task | None] = [None]
+    flush_due = [False]
+    message_ids = iter(range(_READY))
+    commits = [0]
 
-    async def commit(writes: list[_Write]) -> None:
-        items.put((writes, trio.lowlevel.current_task()))
-        await trio.lowlevel.wait_task_rescheduled(_abort)
+    def cancel(_: object) -> trio.lowlevel.Abort:
+        return trio.lowlevel.Abort.SUCCEEDED
 
-    async def workflow(prefix: bytes, n: int) -> int:
-        invocation = prefix + n.to_bytes(12, "big")
-        inbox = invocation + b"inbox"
-        total = 0
-        entry_keys = []
-        for i in range(steps):
-            value = await _step_value(i)
-            key = invocation + i.to_bytes(4, "big")
-            entry = pack(
-                {
-                    "v": 1,
-                    "kind": "run",
-                    "name": names[i],
-                    "value": value,
-                    "failure": None,
-                    "at": now(),
-                    "n": 1,
-                }
-            )
-            writes: list[_Write] = [(b"journal", key, entry)]
-            if i == 0:
-                writes.append((b"inbox", inbox, b"i" * 20))
-                writes.append((b"invocations", invocation, _RECORD))
-            await commit(writes)
-            entry_keys.append(key)
-            total += value
-        finish: list[_Write] = [(b"journal", key, None) for key in entry_keys]
-        finish.append((b"inbox", inbox, None))
-        finish.append((b"invocations", invocation, None))
-        await commit(finish)
-        return total
+    async def commit(batch: list[_Write], group: int) -> None:
+        writes[group].extend(batch)
+        waiting[group].append(trio.lowlevel.current_task())
+        if not flush_due[0]:
+            flush_due[0] = True
+            task = flusher[0]
+            assert task is not None
+            trio.lowlevel.reschedule(task)
+        # Cancellable: if the writer process fails, the run is abandoned as a whole.
+        await trio.lowlevel.wait_task_rescheduled(cancel)
 
-    async def caller(index: int, count: int) -> None:
-        prefix = _placement(f"wf{index}")
-        for n in range(count):
-            total = await workflow(prefix, n)
-            if total != sum(range(steps)):
-                wrong.append(total)
+    async def flush() -> None:
+        # Woken by the first commit of a scheduler batch, it runs in the next one: by then
+        # every task of that batch has added its writes.
+        flusher[0] = trio.lowlevel.current_task()
+        while True:
+            await trio.lowlevel.wait_task_rescheduled(cancel)
+            flush_due[0] = False
+            for group in range(groups):
+                if waiting[group]:
+                    message = next(message_ids)
+                    in_flight[message] = waiting[group]
+                    waiting[group] = []
+                    _write_all(to_writer, pack((message, writes[group])))
+                    writes[group] = []
 
-    commits0 = commits[0]
-    cpu0 = time.thread_time()
-    started = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for index, count in enumerate(shares):
-            nursery.start_soon(caller, index, count)
-    elapsed = time.perf_counter() - started
-    cpu = time.thread_time() - cpu0
-    if wrong:
-        raise RuntimeError(f"bare step loop: {len(wrong)} workflows returned a wrong sum")
-    taken = invocations * steps
-    return {
-        "bare_steps_per_s": taken / elapsed,
-        "bare_loop_cpu_per_step_us": cpu / taken * 1e6,
-        "bare_commits_per_s": (commits[0] - commits0) / elapsed,
-    }
+    async def read_acks(ready: trio.Event) -> None:
+        pending = b""
+        while True:
+            await trio.lowlevel.wait_readable(from_writer)
+            try:
+                data = os.read(from_writer, 65536)
+            except BlockingIOError:
+                continue
+            if not data:  # the writer process died: abandon the run (raised below)
+                writer_gone.set()
+                helpers.cancel_scope.cancel()
+                return
+            pending += data
+            whole = len(pending) - len(pending) % _ACK.size
+            for (message,) in _ACK.iter_unpack(pending[:whole]):
+                if message == _READY:
+                    ready.set()
+                    continue
+                commits[0] += 1
+                for task in in_flight.pop(message):
+                    trio.lowlevel.reschedule(task)
+            pending = pending[whole:]
+
+    writer_gone = trio.Event()
+    async with trio.open_nursery() as helpers:
+        ready = trio.Event()
+        helpers.start_soon(read_acks, ready)
+        helpers.start_soon(flush)
+        await ready.wait()
+        elapsed, cpu = await _drive(commit, invocations, keys, steps, groups)
+        helpers.cancel_scope.cancel()
+    if writer_gone.is_set():
+        raise RuntimeError("bare step loop: the writer process closed its output")
+    return _metrics("bare_process_", invocations, steps, elapsed, cpu, commits[0])
+
+
+def _writer_process(path: Path) -> None:
+    """The child of `bare_step_loop_process`: one transaction per message, then its id."""
+    env, dbs = _open_env(path)
+    try:
+        unpacker = msgpack.Unpacker()
+        _write_all(1, _ACK.pack(_READY))
+        while data := os.read(0, 1 << 20):
+            unpacker.feed(data)
+            for message, batch in unpacker:
+                with env.begin(write=True) as txn:
+                    _apply(txn, dbs, batch)
+                _write_all(1, _ACK.pack(message))
+    finally:
+        env.close()
+
+
+if __name__ == "__main__":
+    _writer_process(Path(sys.argv[1]))

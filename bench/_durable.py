@@ -36,7 +36,7 @@ import trio
 
 import actors
 
-from ._bare import bare_step_loop
+from ._bare import bare_step_loop, bare_step_loop_process
 from ._stats import Latencies
 from ._workloads import _Meter
 
@@ -236,7 +236,10 @@ async def concurrent_workflows(
     _check_workflows("e", results, invocations, actor.step_calls)
     floor = await handoff_floor(keys, max(1, invocations * STEPS // keys))
     bare = await bare_step_loop(path.with_name(path.name + "-bare"), invocations, keys, STEPS)
-    metrics = {**_latencies(samples), **_per_workflow(measured), **floor, **bare}
+    bare_process = await bare_step_loop_process(
+        path.with_name(path.name + "-bare-process"), invocations, keys, STEPS
+    )
+    metrics = {**_latencies(samples), **_per_workflow(measured), **floor, **bare, **bare_process}
     metrics["steps_x_bare"] = metrics["steps_per_s"] / bare["bare_steps_per_s"]
     return metrics
 

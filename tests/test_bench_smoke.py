@@ -74,6 +74,9 @@ EXPECTED_ROWS = {
     "e.bare_steps_per_s",
     "e.bare_loop_cpu_per_step_us",
     "e.bare_commits_per_s",
+    "e.bare_process_steps_per_s",
+    "e.bare_process_loop_cpu_per_step_us",
+    "e.bare_process_commits_per_s",
     "e.steps_x_bare",
     "f.record_s",
     "f.record_step_us",
@@ -361,3 +364,35 @@ def test_ab_refuses_a_directory_that_is_not_a_checkout(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "is not a checkout of trio-actors" in done.stderr
     assert "git worktree add" in done.stderr
+
+
+async def test_bare_loop_with_a_failing_writer_process_raises(tmp_path: Path) -> None:
+    # The writer process cannot open an environment over a plain file: the loop must report
+    # it, not wait for acknowledgements that never come.
+    from bench._bare import bare_step_loop_process
+
+    target = tmp_path / "not-a-directory"
+    target.write_bytes(b"x")
+    with pytest.raises(RuntimeError, match="writer process closed its output"):
+        await bare_step_loop_process(target, invocations=4, keys=2, steps=2)
+
+
+async def test_bare_loops_commit_every_workflow(tmp_path: Path) -> None:
+    import lmdb
+
+    from bench._bare import bare_step_loop, bare_step_loop_process
+
+    await bare_step_loop(tmp_path / "thread", invocations=8, keys=4, steps=3)
+    await bare_step_loop_process(tmp_path / "process", invocations=8, keys=4, steps=3)
+    for name in ("thread", "process"):
+        env = lmdb.open(str(tmp_path / name), max_dbs=3, readonly=True)
+        try:
+            # Each key's 2 workflows commit 3 steps and a completion one after another, so
+            # at least 8 write transactions; every completion deleted all its workflow wrote.
+            assert env.info()["last_txnid"] >= 8, name
+            with env.begin() as txn:
+                for table in (b"journal", b"inbox", b"invocations"):
+                    db = env.open_db(table, txn=txn, create=False)
+                    assert txn.stat(db)["entries"] == 0, (name, table)
+        finally:
+            env.close()
