@@ -14,7 +14,9 @@ with every number beside its target, and writes the same numbers as JSON:
   floor;
 - (e) the same workflow, 64 concurrent callers on 64 keys: steps/s under group commit, beside
   trio's own floor for a step (64 tasks parked and woken from a thread with no work at all:
-  the event-loop CPU of that, and the steps/s it alone would allow);
+  the event-loop CPU of that, and the steps/s it alone would allow) and two bare loops making
+  the same durable writes with no runtime, one with a writer thread and one with a writer
+  process (`bench._bare`);
 - (f) replay of a 10,000-entry journal: an invocation fails once after its last step and its
   retry re-executes every step from the journal;
 - (g) resident memory with 100,000 ``@actors.workflow`` runs suspended on a one-hour durable
