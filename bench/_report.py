@@ -234,7 +234,7 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec(
         id="e.bare_steps_per_s",
         workload="e",
-        label="bare loop, writer thread: steps/s (same writes, no runtime)",
+        label="bare loop, writer thread: steps/s (no runtime)",
         unit="/s",
         digits=0,
     ),
@@ -274,7 +274,7 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec(
         id="e.steps_x_bare",
         workload="e",
-        label="runtime steps/s / bare loop (writer thread) steps/s",
+        label="runtime steps/s / bare loop (writer thread)",
         unit="x",
         digits=2,
     ),
