@@ -46,6 +46,8 @@ import lmdb
 import msgpack  # type: ignore[import-untyped]
 import trio
 
+from ._floor import open_durable_env
+
 _TABLES = (b"journal", b"inbox", b"invocations")
 _JOURNAL, _INBOX, _INVOCATIONS = range(len(_TABLES))
 _Write = tuple[int, bytes, bytes | None]
@@ -77,16 +79,7 @@ def _abort(_: object) -> trio.lowlevel.Abort:
 
 
 def _open_env(path: Path) -> tuple[lmdb.Environment, tuple[lmdb._Database, ...]]:
-    env = lmdb.open(
-        str(path),
-        map_size=_MAP_SIZE,
-        subdir=True,
-        sync=True,
-        metasync=True,
-        writemap=False,
-        map_async=False,
-        max_dbs=len(_TABLES),
-    )
+    env = open_durable_env(path, _MAP_SIZE, max_dbs=len(_TABLES))
     return env, tuple(env.open_db(name) for name in _TABLES)
 
 

@@ -28,27 +28,34 @@ def _value(i: int) -> bytes:
     return i.to_bytes(8, "big") * 4
 
 
-def raw_lmdb_floor(path: Path, commits: int, warmup: int) -> dict[str, float]:
-    """Commit one small put `commits` times with raw py-lmdb, durably; time each commit.
-
-    The environment is opened the way the store opens it (sync, metasync, no writemap, a named
-    table), so the two floors differ only by the store's own code.
-    """
+def open_durable_env(path: Path, map_size: int, max_dbs: int) -> lmdb.Environment:
+    """Open an LMDB environment the way the store opens it: sync, metasync, no writemap."""
     env = lmdb.open(
         str(path),
-        map_size=_MAP_SIZE,
+        map_size=map_size,
         subdir=True,
         sync=True,
         metasync=True,
         writemap=False,
         map_async=False,
         lock=True,
-        max_dbs=2,
+        max_dbs=max_dbs,
     )
+    flags = env.flags()
+    if not (flags["sync"] and flags["metasync"]):
+        env.close()
+        raise RuntimeError(f"LMDB did not open {path} durably: {flags}")
+    return env
+
+
+def raw_lmdb_floor(path: Path, commits: int, warmup: int) -> dict[str, float]:
+    """Commit one small put `commits` times with raw py-lmdb, durably; time each commit.
+
+    The environment is opened the way the store opens it (sync, metasync, no writemap, a named
+    table), so the two floors differ only by the store's own code.
+    """
+    env = open_durable_env(path, _MAP_SIZE, max_dbs=2)
     try:
-        flags = env.flags()
-        if not (flags["sync"] and flags["metasync"]):
-            raise RuntimeError(f"LMDB did not open {path} durably: {flags}")
         db = env.open_db(_TABLE.encode())
         for i in range(warmup):
             with env.begin(write=True, db=db) as txn:
