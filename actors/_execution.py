@@ -313,7 +313,7 @@ class Execution:
             batch.put(
                 JOURNAL,
                 entry_key(invocation.id, IMAGES_INDEX),
-                engine.codec.encode(self.images),
+                self.codec.encode(self.images),
             )
             self.images_written = dict(self.images)
         sent = self.outbox

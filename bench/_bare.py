@@ -14,14 +14,17 @@ makes the same durable writes and nothing else, in each of two shapes?
   two groups the event loop runs one group's steps while the other's commit is in flight; a
   thread cannot give that overlap, because py-lmdb takes the GIL back around every put.
 
-In both, `keys` trio tasks run their share of `invocations` workflows back to back in their own
-task (no mailbox, no invocation task, no caller waiting on a result), and a workflow's writes
-are the runtime's: a step awaits a trivial async function, packs a journal entry with msgpack
-(about the runtime's size: a 24-byte key under the actor's 8-byte placement hash, a 56-byte
-value against the runtime's 60) and commits one put; the first step also writes an inbox entry
-and a 197-byte invocation record; a completion commit deletes the ten entries, the inbox entry
-and the record. That is the write set of each of the runtime's 11 commits per workflow, in the
-same three tables, with the environment opened as the store opens it (sync, metasync, no
+`handoff_floor` is the writer-thread shape with no writes at all: trio's own cost of parking
+and waking a step.
+
+In both loops, `keys` trio tasks run their share of `invocations` workflows back to back in
+their own task (no mailbox, no invocation task, no caller waiting on a result), and a workflow's
+writes are the runtime's: a step awaits a trivial async function, packs a journal entry with
+msgpack (about the runtime's size: a 24-byte key under the actor's 8-byte placement hash, a
+56-byte value against the runtime's 60) and commits one put; the first step also writes an inbox
+entry and a 197-byte invocation record; a completion commit deletes the ten entries, the inbox
+entry and the record. That is the write set of each of the runtime's 11 commits per workflow, in
+the same three tables, with the environment opened as the store opens it (sync, metasync, no
 writemap). A committer parks with `wait_task_rescheduled` until its commit has returned.
 
 No journal matching, no validation, no checksums, no cancellation, no codec, no recovery: their
@@ -31,7 +34,6 @@ steps/s are ceilings for (e) in each shape, not something the runtime can be exp
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import struct
@@ -41,11 +43,15 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import lmdb
 import msgpack  # type: ignore[import-untyped]
 import trio
 
+from storage import hash_prefix, stable_hash
+
+from ._child import child_env
 from ._floor import open_durable_env
 
 _TABLES = (b"journal", b"inbox", b"invocations")
@@ -54,7 +60,8 @@ _Write = tuple[int, bytes, bytes | None]
 """(table index, key, value); a value of None deletes."""
 _Commit = Callable[[list[_Write], int], Awaitable[None]]
 """Commit these writes for a task of this group; returns once they are durable."""
-_Item = tuple[list[_Write], trio.lowlevel.Task] | None
+_Item = tuple[list[_Write], trio.lowlevel.Task]
+_T = TypeVar("_T")
 
 _MAP_SIZE = 1 << 30
 _RECORD = b"r" * 197
@@ -63,11 +70,11 @@ _INBOX_VALUE = b"i" * 20
 _ACK = struct.Struct("<I")
 _READY = 0xFFFFFFFF
 """The writer process's first answer: its environment is open."""
-_REPO = Path(__file__).resolve().parent.parent
 
 
 def _placement(key: str) -> bytes:
-    return hashlib.blake2b(b"TenSteps\0" + key.encode(), digest_size=8).digest()
+    """The 8-byte placement prefix of a `TenSteps` key, as the runtime computes it."""
+    return hash_prefix(stable_hash(b"TenSteps", key.encode()))
 
 
 async def _step_value(i: int) -> int:
@@ -167,41 +174,86 @@ def _metrics(
 # ---------------------------------------------------------------------------- writer thread
 
 
+def _take_group(items: queue.SimpleQueue[_T | None]) -> tuple[list[_T], bool]:
+    """Wait for one item, then take every item already queued: one group. Returns the group
+    and whether the stop signal (None) was among them."""
+    group = [items.get()]
+    while True:
+        try:
+            group.append(items.get_nowait())
+        except queue.Empty:
+            break
+    taken = [item for item in group if item is not None]
+    return taken, len(taken) < len(group)
+
+
+def _wake(tasks: list[trio.lowlevel.Task]) -> None:
+    for task in tasks:
+        trio.lowlevel.reschedule(task)
+
+
 def _thread_writer(
     env: lmdb.Environment,
     dbs: tuple[lmdb._Database, ...],
-    items: queue.SimpleQueue[_Item],
+    items: queue.SimpleQueue[_Item | None],
     token: trio.lowlevel.TrioToken,
     commits: list[int],
     failures: list[Exception],
 ) -> None:
     """Group commit: everything queued while the last commit ran is one transaction."""
-
-    def wake(tasks: list[trio.lowlevel.Task]) -> None:
-        for task in tasks:
-            trio.lowlevel.reschedule(task)
-
     done = False
     while not done:
-        group = [items.get()]
-        while True:
-            try:
-                group.append(items.get_nowait())
-            except queue.Empty:
-                break
-        tasks = [item[1] for item in group if item is not None]
-        done = len(tasks) < len(group)
+        group, done = _take_group(items)
         try:
             with env.begin(write=True) as txn:
-                for item in group:
-                    if item is not None:
-                        _apply(txn, dbs, item[0])
+                for writes, _ in group:
+                    _apply(txn, dbs, writes)
         except Exception as exc:  # the committers raise it instead of waiting for ever
             failures.append(exc)
         else:
             commits[0] += 1
-        if tasks:
-            token.run_sync_soon(wake, tasks)
+        if group:
+            token.run_sync_soon(_wake, [task for _, task in group])
+
+
+async def handoff_floor(tasks: int, rounds: int) -> dict[str, float]:
+    """The event loop's share of a step that does nothing else: the writer-thread loop's park
+    and wake with no writes. `tasks` trio tasks each park `rounds` times, woken in groups from
+    a thread through `TrioToken.run_sync_soon`, with no work, no journal and no I/O.
+
+    Returns the event-loop CPU per park and wake (µs) and the steps/s a step costing only that
+    would reach: a ceiling for (e) on this machine that no runtime on trio can pass.
+    """
+    token = trio.lowlevel.current_trio_token()
+    parked: queue.SimpleQueue[trio.lowlevel.Task | None] = queue.SimpleQueue()
+
+    def waker() -> None:
+        done = False
+        while not done:
+            group, done = _take_group(parked)
+            if group:
+                token.run_sync_soon(_wake, group)
+
+    async def worker() -> None:
+        me = trio.lowlevel.current_task()
+        for _ in range(rounds):
+            parked.put(me)
+            await trio.lowlevel.wait_task_rescheduled(_abort)
+
+    thread = threading.Thread(target=waker, name="bench-waker", daemon=True)
+    thread.start()
+    cpu0 = time.thread_time()
+    async with trio.open_nursery() as nursery:
+        for _ in range(tasks):
+            nursery.start_soon(worker)
+    cpu = time.thread_time() - cpu0
+    parked.put(None)
+    thread.join()
+    per_step_us = cpu / (tasks * rounds) * 1e6
+    return {
+        "loop_floor_us": per_step_us,
+        "loop_floor_steps_per_s": 1e6 / per_step_us if per_step_us else 0.0,
+    }
 
 
 async def bare_step_loop(path: Path, invocations: int, keys: int, steps: int) -> dict[str, float]:
@@ -212,7 +264,7 @@ async def bare_step_loop(path: Path, invocations: int, keys: int, steps: int) ->
     """
     env, dbs = _open_env(path)
     try:
-        items: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        items: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         commits = [0]
         failures: list[Exception] = []
         writer = threading.Thread(
@@ -254,7 +306,7 @@ def _start_writer(path: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "bench._bare", str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        cwd=_REPO,
+        env=child_env(),
     )
 
 

@@ -15,15 +15,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a ``python -m bench.<module>`` child: this checkout first on its
+    path, whatever the current directory."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def run_child(module: str, workload: str, arguments: Sequence[str]) -> dict[str, float]:
     """Run ``python -m <module> <arguments>`` and return the JSON object it printed last.
 
     Raises:
         RuntimeError: the child failed or printed nothing (its stderr is in the message).
     """
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    env = child_env()
     command = [sys.executable, "-m", module, *arguments]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:

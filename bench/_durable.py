@@ -24,8 +24,6 @@ benchmark of a broken runtime fails instead of printing fast numbers.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +34,7 @@ import trio
 
 import actors
 
-from ._bare import bare_step_loop, bare_step_loop_process
+from ._bare import bare_step_loop, bare_step_loop_process, handoff_floor
 from ._stats import Latencies
 from ._workloads import _Meter
 
@@ -242,60 +240,6 @@ async def concurrent_workflows(
     metrics = {**_latencies(samples), **_per_workflow(measured), **floor, **bare, **bare_process}
     metrics["steps_x_bare"] = metrics["steps_per_s"] / bare["bare_steps_per_s"]
     return metrics
-
-
-async def handoff_floor(tasks: int, rounds: int) -> dict[str, float]:
-    """The event loop's share of a step that does nothing else: `tasks` trio tasks each park
-    `rounds` times, woken in groups from a thread through `TrioToken.run_sync_soon` (the way the
-    store's writer wakes committers), with no work, no journal and no I/O.
-
-    Returns the event-loop CPU per park and wake (µs) and the steps/s a step costing only that
-    would reach: a ceiling for (e) on this machine that no runtime on trio can pass.
-    """
-    token = trio.lowlevel.current_trio_token()
-    parked: queue.SimpleQueue[trio.lowlevel.Task | None] = queue.SimpleQueue()
-
-    def wake(group: list[trio.lowlevel.Task]) -> None:
-        for task in group:
-            trio.lowlevel.reschedule(task)
-
-    def waker() -> None:
-        while (first := parked.get()) is not None:
-            group = [first]
-            while True:
-                try:
-                    task = parked.get_nowait()
-                except queue.Empty:
-                    break
-                if task is None:
-                    token.run_sync_soon(wake, group)
-                    return
-                group.append(task)
-            token.run_sync_soon(wake, group)
-
-    def abort(_: object) -> trio.lowlevel.Abort:
-        return trio.lowlevel.Abort.FAILED
-
-    async def worker() -> None:
-        me = trio.lowlevel.current_task()
-        for _ in range(rounds):
-            parked.put(me)
-            await trio.lowlevel.wait_task_rescheduled(abort)
-
-    thread = threading.Thread(target=waker, name="bench-waker", daemon=True)
-    thread.start()
-    cpu0 = time.thread_time()
-    async with trio.open_nursery() as nursery:
-        for _ in range(tasks):
-            nursery.start_soon(worker)
-    cpu = time.thread_time() - cpu0
-    parked.put(None)
-    thread.join()
-    per_step_us = cpu / (tasks * rounds) * 1e6
-    return {
-        "loop_floor_us": per_step_us,
-        "loop_floor_steps_per_s": 1e6 / per_step_us if per_step_us else 0.0,
-    }
 
 
 def _check_workflows(workload: str, results: list[int], invocations: int, step_calls: int) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 import attrs
 from prometheus_client.parser import text_string_to_metric_families
 
+from ._child import child_env
 from ._load import LoadResult, build_request, request_once, run_load
 from ._stats import Latencies
 
@@ -68,9 +69,7 @@ def serving_node(directory: Path) -> Iterator[_Node]:
     Raises:
         RuntimeError: the node did not report its port in time (its stderr is in the message).
     """
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    env = child_env()
     log_path = directory / "node.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -59,7 +59,7 @@ def _d(root: Path, sizes: Sizes) -> Metrics:
 
 
 def _e(root: Path, sizes: Sizes) -> Metrics:
-    # The node and the bare step loop each get a directory of their own inside the run's.
+    # The node and the bare loops each get a directory of their own inside the run's.
     result = run_concurrent_workflows(
         root / "node", sizes.e_workflows, sizes.e_keys, sizes.e_warmup_per_key
     )

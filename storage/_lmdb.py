@@ -523,6 +523,7 @@ class LmdbStore:
         if self._waiting or self._open_reads:
             # Under load the writer is busy: queue behind it (group commit).
             await trio.lowlevel.checkpoint_if_cancelled()
+            items = [(batch, task)]
         else:
             # The writer is idle. Take a full schedule point, counted: every task that entered
             # `commit` in this scheduler tick gathers behind this one (trio runs a tick's tasks
@@ -563,14 +564,11 @@ class LmdbStore:
                     self._inline_commits += 1
                     result.unwrap()
                     return
-            self._waiting.add(task)
             # One queue item for the whole tick, so the writer never takes part of it; this
             # batch first: it arrived before the gathered ones.
-            self._queue.put([(batch, task), *self._take_gathered()])
-            await trio.lowlevel.wait_task_rescheduled(_abort_failed)
-            return
+            items = [(batch, task), *self._take_gathered()]
         self._waiting.add(task)
-        self._queue.put([(batch, task)])
+        self._queue.put(items)
         await trio.lowlevel.wait_task_rescheduled(_abort_failed)
 
     def _take_gathered(self) -> list[_Item]:

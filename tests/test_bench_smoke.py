@@ -244,9 +244,9 @@ def test_quick_bench_writes_every_row(tmp_path: Path) -> None:
     assert list((tmp_path / "data").iterdir()) == []
 
 
-def test_only_runs_the_chosen_workloads(tmp_path: Path) -> None:
-    out = tmp_path / "only.json"
-    args = [
+def _small_a(tmp_path: Path, out: Path) -> list[str]:
+    """Arguments for a small run of the floor and (a) only, its JSON written to `out`."""
+    return [
         "--quick",
         "--only",
         "a",
@@ -259,7 +259,11 @@ def test_only_runs_the_chosen_workloads(tmp_path: Path) -> None:
         "--json",
         str(out),
     ]
-    done = _bench(args, timeout=60)
+
+
+def test_only_runs_the_chosen_workloads(tmp_path: Path) -> None:
+    out = tmp_path / "only.json"
+    done = _bench(_small_a(tmp_path, out), timeout=60)
     assert done.returncode == 0, done.stderr
     workloads = {row["workload"] for row in json.loads(out.read_text())["rows"]}
     assert workloads == {"floor", "a"}
@@ -326,24 +330,7 @@ def test_ab_compares_two_checkouts_in_alternation(tmp_path: Path) -> None:
     for package in ("bench", "actors", "storage"):
         shutil.copytree(REPO / package, other / package)
     out = tmp_path / "ab.json"
-    args = [
-        "--ab",
-        str(other),
-        "--quick",
-        "--only",
-        "a",
-        "--repeat",
-        "2",
-        "--floor-commits",
-        "20",
-        "--a-calls",
-        "20",
-        "--dir",
-        str(tmp_path),
-        "--json",
-        str(out),
-    ]
-    done = _bench(args, timeout=120)
+    done = _bench(["--ab", str(other), "--repeat", "2", *_small_a(tmp_path, out)], timeout=120)
     assert done.returncode == 0, done.stderr
     assert "this/other" in done.stdout
     # Both sides ran twice, alternating, each in its own process.

@@ -18,6 +18,7 @@ import trio
 from actors._http._server import ServerLimits
 from actors._http._site import serve_node
 from actors.testing import open_test_node
+from bench._load import parse_head
 
 from .http_app import Gates, instances
 
@@ -43,17 +44,13 @@ async def _request(port: int, raw: bytes) -> tuple[int, bytes] | None:
                         return None
                     data += chunk
                 head, _, body = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
+                status, length = parse_head(head)  # the server always sends a length
                 while len(body) < length:
                     chunk = await stream.receive_some(65536)
                     if not chunk:
                         return None
                     body += chunk
-                return int(head[9:12]), body[:length]
+                return status, body[:length]
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return None
     return None
