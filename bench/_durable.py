@@ -239,6 +239,9 @@ async def concurrent_workflows(
     )
     metrics = {**_latencies(samples), **_per_workflow(measured), **floor, **bare, **bare_process}
     metrics["steps_x_bare"] = metrics["steps_per_s"] / bare["bare_steps_per_s"]
+    metrics["steps_x_bare_process"] = (
+        metrics["steps_per_s"] / bare_process["bare_process_steps_per_s"]
+    )
     return metrics
 
 

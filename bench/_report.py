@@ -279,6 +279,13 @@ ROWS: tuple[RowSpec, ...] = (
         digits=2,
     ),
     RowSpec(
+        id="e.steps_x_bare_process",
+        workload="e",
+        label="runtime steps/s / bare loop (writer process)",
+        unit="x",
+        digits=2,
+    ),
+    RowSpec(
         id="f.record_s",
         workload="f",
         label="first execution (records the journal)",

@@ -78,6 +78,7 @@ EXPECTED_ROWS = {
     "e.bare_process_loop_cpu_per_step_us",
     "e.bare_process_commits_per_s",
     "e.steps_x_bare",
+    "e.steps_x_bare_process",
     "f.record_s",
     "f.record_step_us",
     "f.record_step_x_floor",
