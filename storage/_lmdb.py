@@ -527,10 +527,10 @@ class LmdbStore:
         else:
             # The writer is idle. Take a full schedule point, counted: every task that entered
             # `commit` in this scheduler tick gathers behind this one (trio runs a tick's tasks
-            # from a private list, so `tasks_runnable` alone cannot see them). A lone committer
-            # then commits inline (docs/architecture.md, "Group commit"): nothing else can run,
-            # so it stalls nobody and saves the two thread hand-offs, which cost about as much
-            # as the fsync itself on small VMs. Anything unusual (map full, I/O errors) falls
+            # from a private list, which no public API shows). A lone committer then commits
+            # inline (docs/architecture.md, "Group commit"): no other task wanted a commit in
+            # this tick, and it saves the two thread hand-offs, which cost about as much as the
+            # fsync itself on small VMs. Anything unusual (map full, I/O errors) falls
             # back to the writer thread, which owns map growth and error classification; a
             # failed inline attempt wrote nothing.
             # Cancellation is checked once, before the batch is submitted; from here on the
@@ -549,13 +549,7 @@ class LmdbStore:
             if self._closed:
                 # `aclose` answers (or has answered) every gathered task.
                 raise StoreClosed(f"the store at {self._path} closed before committing")
-            virtual = self._virtual
-            if (
-                (alone or virtual)
-                and not self._waiting
-                and self._open_reads == 0
-                and (virtual or trio.lowlevel.current_statistics().tasks_runnable == 0)
-            ):
+            if (alone or self._virtual) and not self._waiting and self._open_reads == 0:
                 try:
                     [(_, result)] = self._try_group([(batch, task)])
                 except lmdb.Error:
