@@ -12,7 +12,8 @@ makes the same durable writes and nothing else, in each of two shapes?
   per group, down a pipe to a child process (``python -m bench._bare PATH``), which commits
   each message as one transaction and answers with its id; a reader task wakes the group. With
   two groups the event loop runs one group's steps while the other's commit is in flight; a
-  thread cannot give that overlap, because py-lmdb takes the GIL back around every put.
+  thread cannot give that overlap: after each fsync it needs the GIL back from the busy event
+  loop, and waits up to the interpreter's switch interval (5 ms) for it.
 
 `handoff_floor` is the writer-thread shape with no writes at all: trio's own cost of parking
 and waking a step.
