@@ -125,6 +125,34 @@ async def test_committers_of_one_scheduler_tick_share_one_commit(tmp_path: Path)
         assert [k for k, _ in store.scan("a")] == [b"claimed", b"key %03d" % first]
 
 
+async def test_a_lone_committer_commits_inline_unless_the_writer_woke_a_group_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a real clock a lone committer writes on the trio thread (no hand-off). If the
+    writer delivered a group while it was at its schedule point, the woken tasks are runnable
+    and an inline fsync would hold them up, so its batch goes to the writer thread instead;
+    either way the commit lands."""
+    async with open_lmdb_store(tmp_path, TABLES) as store:
+        await put_many(store, "a", {b"k": b"inline"})
+        assert store._inline_commits == 1
+        schedule_point = trio.lowlevel.cancel_shielded_checkpoint
+
+        async def writer_delivers_meanwhile() -> None:
+            store._deliver([])  # what the writer's `run_sync_soon` runs after a group commit
+            await schedule_point()
+
+        monkeypatch.setattr(trio.lowlevel, "cancel_shielded_checkpoint", writer_delivers_meanwhile)
+        before = store.statistics()
+        await put_many(store, "a", {b"k": b"by the writer"})
+        assert store._inline_commits == 1
+        assert store.statistics().commits == before.commits + 1
+        assert store.get("a", b"k") == b"by the writer"
+        monkeypatch.undo()
+        await put_many(store, "a", {b"k": b"inline again"})
+        assert store._inline_commits == 2
+        assert store.get("a", b"k") == b"inline again"
+
+
 async def test_map_grows_under_load_with_concurrent_readers(tmp_path: Path) -> None:
     options = LmdbOptions(map_size=64 * KIB)
     value = bytes(range(256)) * 8  # 2 KiB
