@@ -401,8 +401,7 @@ async def _process_run(
                     ready.set()
                     continue
                 commits[0] += 1
-                for task in in_flight.pop(message):
-                    trio.lowlevel.reschedule(task)
+                _wake(in_flight.pop(message))
             pending = pending[whole:]
 
     writer_gone = trio.Event()

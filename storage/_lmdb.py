@@ -535,9 +535,8 @@ class LmdbStore:
             # fsync itself on small VMs. Unless the writer woke a group meanwhile: those tasks
             # are runnable now and would wait for the inline fsync, so the batch goes to the
             # writer (a counter: asking trio how many tasks are runnable costs about 10 µs).
-            # Anything unusual (map full, I/O errors) falls
-            # back to the writer thread, which owns map growth and error classification; a
-            # failed inline attempt wrote nothing.
+            # Anything unusual (map full, I/O errors) falls back to the writer thread, which
+            # owns map growth and error classification; a failed inline attempt wrote nothing.
             # Cancellation is checked once, before the batch is submitted; from here on the
             # commit completes (the schedule point itself is shielded).
             await trio.lowlevel.checkpoint_if_cancelled()
